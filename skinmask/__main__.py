@@ -1,0 +1,3 @@
+from skinmask.cli.app import main
+
+main()

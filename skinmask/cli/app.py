@@ -1,0 +1,76 @@
+"""The `skinmask` Typer app: command registration and the single error-to-exit-code mapping."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import traceback
+
+import typer
+
+from . import common
+
+app = typer.Typer(
+    name="skinmask",
+    help="Skin masks from images and videos with a 1x1-projection (softconv) network.\n\n"
+    "Exit codes: 0 all good, 1 some input failed, 2 usage error, 130/143 interrupted.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", help="Print the version and exit.", is_eager=True),
+) -> None:
+    if version:
+        from .. import __version__
+
+        typer.echo(f"skinmask {__version__}")
+        raise typer.Exit()
+
+
+# Each command module adds its commands to the app.
+from . import predict as _predict  # noqa: E402
+
+_predict.register(app)
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(143)
+
+
+def main() -> None:
+    """Console-script entry point: run the app, map typed errors to one line and an exit code."""
+    from ..errors import SkinmaskError
+
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        app(standalone_mode=False)
+    except SkinmaskError as exc:
+        if common.state.debug:
+            traceback.print_exc()
+        common.error_line(str(exc))
+        sys.exit(exc.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        common.error_line("interrupted")
+        sys.exit(130)
+    except BrokenPipeError:
+        # Downstream closed the pipe (`| head`): stop quietly, as Unix tools do.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(0)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except SystemExit:
+        raise
+    except Exception as exc:  # a bug, not a user error: still one line unless --debug
+        if common.state.debug:
+            traceback.print_exc()
+        common.error_line(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)")
+        sys.exit(1)
+    except BaseException:
+        raise

@@ -1,0 +1,64 @@
+"""Options shared by many commands, the stderr console, and the one place errors become exit codes."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+# Data goes to stdout (files, CSV, JSON lines); everything a person reads goes to stderr.
+console = Console(stderr=True, highlight=False)
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+@dataclass
+class RunState:
+    debug: bool = False
+    quiet: bool = False
+
+
+state = RunState()
+
+WeightsOpt = Annotated[
+    Optional[str],
+    typer.Option("--weights", "-w", help="Weights file (.safetensors) or a shipped model name. [default: the shipped default]",
+                 show_default=False, metavar="PATH"),
+]
+DeviceOpt = Annotated[
+    str, typer.Option("--device", help="auto | cpu | cuda. Asking for cuda where there is none is an error.")
+]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only error lines on stderr: no progress, no summary.")]
+DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks and OpenCV/FFmpeg warnings.")]
+OutputDirOpt = Annotated[Path, typer.Option("--output", "-o", help="Output folder ('-' for stdout where supported).")]
+
+
+def setup(debug: bool = False, quiet: bool = False) -> None:
+    """Record the verbosity flags and apply them to the libraries underneath."""
+    state.debug, state.quiet = debug, quiet
+    from .. import media
+
+    media.set_debug(debug)
+
+
+def error_line(message: str) -> None:
+    """One red line on stderr."""
+    console.print(f"[bold red]error:[/] {message}", markup=True, highlight=False, soft_wrap=True)
+
+
+def warn_line(message: str) -> None:
+    if not state.quiet:
+        console.print(f"[yellow]warning:[/] {message}", soft_wrap=True)
+
+
+def info_line(message: str) -> None:
+    if not state.quiet:
+        console.print(message, soft_wrap=True)
+
+
+def progress_enabled() -> bool:
+    return not state.quiet and sys.stderr.isatty()

@@ -1,0 +1,156 @@
+"""Run a loaded network on uint8 BGR frames: preprocessing, batching, tiling, activation capture."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from .errors import DeviceError, InputError
+from .model import SkinNet
+from .weights import InputSpec, WeightsMeta, load_weights, resolve_weights
+
+# Above this many pixels an image is processed in overlapping tiles (bounded memory, same result).
+TILE_PIXELS = 2048 * 2048
+TILE_SIZE = 1024
+
+
+def select_device(device: str = "auto") -> torch.device:
+    """'auto' picks CUDA when present; asking for CUDA where there is none is an error, never a fallback."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cpu":
+        return torch.device("cpu")
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise DeviceError(f"--device {device} asked for, but no CUDA device is available "
+                              f"(torch {torch.__version__}, built {'with' if torch.version.cuda else 'without'} CUDA)")
+        return torch.device(device)
+    raise DeviceError(f"unknown device {device!r}; use auto, cpu or cuda")
+
+
+def to_input(frames: np.ndarray, spec: InputSpec, device: torch.device) -> torch.Tensor:
+    """uint8 BGR frames (B, H, W, 3) -> normalised network input (B, 3, H, W) float32."""
+    t = torch.from_numpy(np.ascontiguousarray(frames)).to(device)  # (B, H, W, 3) uint8
+    if spec.channel_order == "rgb":
+        t = t.flip(-1)
+    x = t.permute(0, 3, 1, 2).float()  # (B, 3, H, W)
+    std = torch.tensor(spec.std, device=device).view(1, 3, 1, 1)
+    mean = torch.tensor(spec.mean, device=device).view(1, 3, 1, 1)
+    return (x / 255.0 - mean) / std
+
+
+def as_bgr(image: np.ndarray) -> np.ndarray:
+    """Any 2-D gray, BGR or BGRA uint8 array -> contiguous BGR uint8 (H, W, 3)."""
+    if image.dtype != np.uint8:
+        raise InputError(f"expected a uint8 image, got dtype {image.dtype}")
+    if image.ndim == 2:
+        return np.repeat(image[:, :, None], 3, axis=2)
+    if image.ndim == 3 and image.shape[2] == 3:
+        return np.ascontiguousarray(image)
+    if image.ndim == 3 and image.shape[2] == 4:
+        return np.ascontiguousarray(image[:, :, :3])
+    if image.ndim == 3 and image.shape[2] == 1:
+        return np.repeat(image, 3, axis=2)
+    raise InputError(f"expected an image of shape (H, W), (H, W, 3) or (H, W, 4), got {image.shape}")
+
+
+@dataclass
+class SkinModel:
+    """A network ready for inference: weights, metadata, device and the file it came from."""
+
+    net: SkinNet
+    meta: WeightsMeta
+    device: torch.device
+    weights_path: Path | None = None
+    engine: str = "torch"
+
+    @property
+    def threshold(self) -> float:
+        return self.meta.threshold
+
+    def probabilities(self, frames: np.ndarray) -> np.ndarray:
+        """Skin probability (B, H, W) float32 for uint8 BGR frames (B, H, W, 3) of one size."""
+        h, w = frames.shape[1:3]
+        small = _resize_frames(frames, self.meta.scale)
+        prob = self._run(small)
+        return _resize_maps(prob, (h, w)) if small is not frames else prob
+
+    @torch.inference_mode()
+    def _run(self, frames: np.ndarray) -> np.ndarray:
+        x = to_input(frames, self.meta.input, self.device)
+        prob = self.net(x)  # (B, 1, H, W)
+        return prob[:, 0].float().cpu().numpy()
+
+    @torch.inference_mode()
+    def probabilities_and_activations(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Probabilities (B, H, W) and the 32 tanh activation maps (B, 32, h, w), float32.
+
+        The maps are at the network's working size (the frame size times ``meta.scale``).
+        """
+        h, w = frames.shape[1:3]
+        small = _resize_frames(frames, self.meta.scale)
+        x = to_input(small, self.meta.input, self.device)
+        prob_t, acts_t = self.net(x, return_activations=True)
+        prob = prob_t[:, 0].float().cpu().numpy()
+        return (_resize_maps(prob, (h, w)) if small is not frames else prob), acts_t.float().cpu().numpy()
+
+    def probability_image(self, image: np.ndarray) -> np.ndarray:
+        """Probability map (H, W) for one image of any size, tiled when large (identical result)."""
+        bgr = as_bgr(image)
+        h, w = bgr.shape[:2]
+        if h * w <= TILE_PIXELS:
+            return self.probabilities(bgr[None])[0]
+        pad = int(np.ceil(self.net.receptive_radius / self.meta.scale)) + 2
+        out = np.empty((h, w), np.float32)
+        for y0 in range(0, h, TILE_SIZE):
+            for x0 in range(0, w, TILE_SIZE):
+                y1, x1 = min(y0 + TILE_SIZE, h), min(x0 + TILE_SIZE, w)
+                ya, xa = max(y0 - pad, 0), max(x0 - pad, 0)
+                yb, xb = min(y1 + pad, h), min(x1 + pad, w)
+                tile = self.probabilities(bgr[None, ya:yb, xa:xb])[0]
+                out[y0:y1, x0:x1] = tile[y0 - ya : y0 - ya + (y1 - y0), x0 - xa : x0 - xa + (x1 - x0)]
+        return out
+
+
+def working_size(height: int, width: int, scale: float) -> tuple[int, int]:
+    """(h, w) the network sees for a frame of (height, width) at the given scale."""
+    if scale >= 1.0:
+        return height, width
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def _resize_frames(frames: np.ndarray, scale: float) -> np.ndarray:
+    h, w = frames.shape[1:3]
+    sh, sw = working_size(h, w, scale)
+    if (sh, sw) == (h, w):
+        return frames
+    return np.stack([cv2.resize(f, (sw, sh), interpolation=cv2.INTER_AREA) for f in frames])
+
+
+def _resize_maps(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    h, w = size
+    return np.stack([cv2.resize(m, (w, h), interpolation=cv2.INTER_LINEAR) for m in maps])
+
+
+def load_model(weights: str | Path | None = None, device: str = "auto", engine: str = "torch") -> SkinModel:
+    """Load weights (default: the shipped model) onto a device, ready for :func:`predict`."""
+    dev = select_device(device)
+    net, meta = load_weights(weights)
+    net.to(dev)
+    return SkinModel(net=net, meta=meta, device=dev, weights_path=resolve_weights(weights), engine=engine)
+
+
+def to_mask(prob: np.ndarray, threshold: float | None = None) -> np.ndarray:
+    """Probability map(s) -> uint8 mask: round(p * 255), or 0/255 where p >= threshold."""
+    if threshold is None:
+        return np.rint(np.clip(prob, 0.0, 1.0) * 255.0).astype(np.uint8)
+    return np.where(prob >= threshold, np.uint8(255), np.uint8(0))
+
+
+def predict(model: SkinModel, image: np.ndarray, threshold: float | None = None) -> np.ndarray:
+    """Skin mask (H, W) uint8 for one uint8 BGR (or gray/BGRA) image: probability x 255, or 0/255."""
+    return to_mask(model.probability_image(image), threshold)

@@ -1,0 +1,90 @@
+"""The skin networks: 32 tanh filters pooled by a 1x1 projection ("softconv").
+
+Every architecture ends the same way::
+
+    features (B, C, H, W) -> conv1: Conv2d(C, 32, 3, padding=1) -> tanh  = activations (B, 32, H, W)
+                          -> softconv: Conv2d(32, 1, 1) -> sigmoid         = skin probability (B, 1, H, W)
+
+The 1x1 convolution is a learned weighted sum across the 32 activation maps (Network-in-Network,
+Lin et al. 2014; the attention mask of DeepPhys, Chen & McDuff 2018), so each of its 32 weights says
+how much the projection listens to one filter.
+
+- ``softconv``: the seed net, conv1 sees RGB directly (C = 3): 3x3 receptive field.
+- ``softconv-ctx``: a small stem of 3x3 and dilated 3x3 convolutions before conv1, so the 32
+  filters see context beyond 3x3 pixels (receptive field 23x23) at modest cost.
+
+Pure torch: tensors in, tensors out; no files, no OpenCV, no printing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+N_FILTERS = 32
+
+
+@dataclass(frozen=True)
+class ArchSpec:
+    """What a named architecture is built from."""
+
+    name: str
+    stem_channels: tuple[int, ...]  # output channels of each stem conv (empty: no stem)
+    stem_dilations: tuple[int, ...]  # dilation of each stem conv
+    description: str
+
+
+ARCHITECTURES: dict[str, ArchSpec] = {
+    "softconv": ArchSpec("softconv", (), (), "3x3 conv -> 32 tanh -> 1x1 projection (the seed net)"),
+    "softconv-ctx": ArchSpec(
+        "softconv-ctx",
+        (16, 16, 16),
+        (1, 2, 4),
+        "3x3, dilated 3x3 (d=2, d=4) stem -> 3x3 conv -> 32 tanh -> 1x1 projection",
+    ),
+}
+
+
+class SkinNet(nn.Module):
+    """Optional conv stem, then ``conv1`` (32 filters, tanh) and the 1x1 ``softconv`` projection."""
+
+    def __init__(self, arch: str = "softconv") -> None:
+        super().__init__()
+        if arch not in ARCHITECTURES:
+            raise ValueError(f"unknown architecture {arch!r}; known: {', '.join(ARCHITECTURES)}")
+        spec = ARCHITECTURES[arch]
+        self.arch = arch
+        layers: list[nn.Module] = []
+        in_ch = 3
+        for out_ch, dil in zip(spec.stem_channels, spec.stem_dilations):
+            layers += [nn.Conv2d(in_ch, out_ch, 3, padding=dil, dilation=dil), nn.ReLU(inplace=True)]
+            in_ch = out_ch
+        self.stem = nn.Sequential(*layers)
+        self.conv1 = nn.Conv2d(in_ch, N_FILTERS, 3, stride=1, padding=1)
+        self.softconv = nn.Conv2d(N_FILTERS, 1, 1)
+
+    @property
+    def receptive_radius(self) -> int:
+        """Pixels of context on each side that one output pixel depends on."""
+        return receptive_radius(self.arch)
+
+    def forward(
+        self, x: torch.Tensor, return_activations: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """Skin probability (B, 1, H, W) for normalised input x (B, 3, H, W); optionally the 32 maps."""
+        feats = self.stem(x)  # (B, C, H, W)
+        acts = torch.tanh(self.conv1(feats))  # (B, 32, H, W)
+        prob = torch.sigmoid(self.softconv(acts))  # (B, 1, H, W)
+        return (prob, acts) if return_activations else prob
+
+
+def receptive_radius(arch: str) -> int:
+    """Context radius in pixels: 1 for conv1, plus the dilation of each stem conv."""
+    return 1 + sum(ARCHITECTURES[arch].stem_dilations)
+
+
+def build_model(arch: str = "softconv") -> SkinNet:
+    """A freshly initialised network of the named architecture."""
+    return SkinNet(arch)

@@ -1,0 +1,160 @@
+"""Load and save weights with their metadata (safetensors: loading never runs code)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .errors import WeightsError
+from .model import ARCHITECTURES, SkinNet
+
+FORMAT_VERSION = "1"
+DEFAULT_WEIGHTS_NAME = "default.safetensors"
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """How uint8 pixels become the network's input: x = (pixel / 255 - mean) / std, in channel_order."""
+
+    channel_order: str = "rgb"
+    mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    std: tuple[float, float, float] = (0.5, 0.5, 0.5)
+
+    def __post_init__(self) -> None:
+        if self.channel_order not in ("rgb", "bgr"):
+            raise ValueError(f"channel_order must be 'rgb' or 'bgr', not {self.channel_order!r}")
+        if len(self.mean) != 3 or len(self.std) != 3 or any(s <= 0 for s in self.std):
+            raise ValueError("mean and std need three values, std all positive")
+
+
+@dataclass
+class WeightsMeta:
+    """Everything stored beside the tensors: architecture, input convention, threshold, provenance."""
+
+    arch: str = "softconv"
+    input: InputSpec = field(default_factory=InputSpec)
+    threshold: float = 0.5
+    scale: float = 1.0  # the network runs on frames resized by this factor; masks come back full size
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def to_strings(self) -> dict[str, str]:
+        return {
+            "skinmask_format": FORMAT_VERSION,
+            "arch": self.arch,
+            "input": json.dumps(asdict(self.input)),
+            "threshold": repr(float(self.threshold)),
+            "scale": repr(float(self.scale)),
+            "info": json.dumps(self.info, sort_keys=True),
+        }
+
+    @classmethod
+    def from_strings(cls, meta: dict[str, str], path: Path) -> "WeightsMeta":
+        if meta.get("skinmask_format") != FORMAT_VERSION:
+            raise WeightsError(
+                f"not a skinmask weights file (metadata skinmask_format={meta.get('skinmask_format')!r}, "
+                f"expected {FORMAT_VERSION!r})",
+                path,
+            )
+        try:
+            arch = meta["arch"]
+            spec = json.loads(meta["input"])
+            inp = InputSpec(spec["channel_order"], tuple(spec["mean"]), tuple(spec["std"]))
+            threshold = float(meta["threshold"])
+            scale = float(meta.get("scale", "1.0"))
+            info = json.loads(meta.get("info", "{}"))
+        except (KeyError, ValueError, TypeError) as exc:
+            raise WeightsError(f"bad metadata ({type(exc).__name__}: {exc})", path) from None
+        if arch not in ARCHITECTURES:
+            raise WeightsError(f"unknown architecture {arch!r} in metadata", path)
+        if not 0.0 <= threshold <= 1.0:
+            raise WeightsError(f"threshold {threshold} in metadata is outside 0..1", path)
+        if not 0.05 <= scale <= 1.0:
+            raise WeightsError(f"scale {scale} in metadata is outside 0.05..1", path)
+        return cls(arch=arch, input=inp, threshold=threshold, scale=scale, info=info)
+
+
+def shipped_models_dir() -> Path:
+    """The folder holding the shipped weights: inside the installed package, or the source tree's models/."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "_models", here.parent / "models"):
+        if (candidate / DEFAULT_WEIGHTS_NAME).is_file():
+            return candidate
+    raise WeightsError("the shipped default weights are missing from this installation", here / "_models")
+
+
+def default_weights_path() -> Path:
+    """Path of the shipped default weights."""
+    return shipped_models_dir() / DEFAULT_WEIGHTS_NAME
+
+
+def resolve_weights(weights: str | Path | None) -> Path:
+    """A weights path from a user value: None/'default' is the shipped default, a bare name a shipped file."""
+    if weights is None or str(weights) == "default":
+        return default_weights_path()
+    path = Path(weights)
+    if not path.exists() and path.parent == Path(".") and path.suffix in ("", ".safetensors"):
+        try:
+            shipped = shipped_models_dir() / (path.stem + ".safetensors")
+        except WeightsError:
+            shipped = None
+        if shipped is not None and shipped.is_file():
+            return shipped
+    return path
+
+
+def save_weights(path: str | Path, model: SkinNet, meta: WeightsMeta) -> Path:
+    """Write model tensors and metadata to a .safetensors file atomically."""
+    from safetensors.torch import save_file
+
+    from .atomic import atomic_path
+
+    path = Path(path)
+    if meta.arch != model.arch:
+        raise ValueError(f"metadata arch {meta.arch!r} does not match model arch {model.arch!r}")
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=meta.to_strings())
+    return path
+
+
+def load_weights(path: str | Path | None = None) -> tuple[SkinNet, WeightsMeta]:
+    """Read a .safetensors weights file into a model in eval mode; refuse anything that does not fit."""
+    from safetensors import safe_open
+    from safetensors import SafetensorError  # type: ignore[attr-defined]
+
+    path = resolve_weights(path)
+    if not path.exists():
+        raise WeightsError("no such weights file", path)
+    if path.is_dir():
+        raise WeightsError("is a directory, not a weights file", path)
+    with open(path, "rb") as fh:
+        head = fh.read(16)
+    if head[:2] == b"PK" or head[:1] == b"\x80":
+        raise WeightsError("looks like a pickled PyTorch checkpoint; only .safetensors files are loaded "
+                           "(pickles can run code)", path)
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            raw_meta = fh.metadata() or {}
+            tensors = {k: fh.get_tensor(k) for k in fh.keys()}
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise WeightsError(f"not a readable .safetensors file ({str(exc).splitlines()[0][:120]})", path) from None
+    meta = WeightsMeta.from_strings(raw_meta, path)
+    model = SkinNet(meta.arch)
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(tensors))
+    extra = sorted(set(tensors) - set(expected))
+    if missing or extra:
+        raise WeightsError(f"tensors do not fit arch {meta.arch!r} (missing {missing[:3]}, unexpected {extra[:3]})", path)
+    for name, ref in expected.items():
+        got = tensors[name]
+        if tuple(got.shape) != tuple(ref.shape):
+            raise WeightsError(f"tensor {name} has shape {tuple(got.shape)}, arch {meta.arch!r} needs {tuple(ref.shape)}", path)
+        if not torch.isfinite(got.float()).all():
+            raise WeightsError(f"tensor {name} holds NaN or infinite values", path)
+    model.load_state_dict({k: v.to(torch.float32) for k, v in tensors.items()})
+    model.eval()
+    return model, meta
