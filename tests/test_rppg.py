@@ -1,0 +1,136 @@
+"""rPPG DSP on synthetic mean-RGB traces: each method finds a known pulse; windows and streaming."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from skinmask import rppg
+
+FPS = 30.0
+# Relative pulse strength per channel (R, G, B) of real skin: green carries most of it.
+SKIN_PULSE = np.array([0.33, 0.77, 0.53])
+
+
+def synthetic_trace(bpm: float, seconds: float = 20.0, fps: float = FPS, seed: int = 0) -> np.ndarray:
+    """(N, 3) mean-RGB trace: skin colour x (1 + pulse) with slow drift, lighting flicker and noise."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * fps)) / fps
+    pulse = 0.004 * np.sin(2 * np.pi * bpm / 60 * t + 0.3)
+    drift = 1 + 0.05 * t / seconds + 0.01 * np.sin(2 * np.pi * 0.1 * t)  # lighting change, same on all channels
+    base = np.array([150.0, 110.0, 90.0])
+    rgb = base * drift[:, None] * (1 + SKIN_PULSE * pulse[:, None])
+    return rgb + rng.normal(0, 0.05, rgb.shape)
+
+
+@pytest.mark.parametrize("method", rppg.METHODS)
+@pytest.mark.parametrize("bpm", [48.0, 72.5, 117.0, 180.0])
+def test_methods_recover_known_rate(method: str, bpm: float) -> None:
+    rgb = synthetic_trace(bpm, seed=int(bpm))
+    windows = list(rppg.estimate_windows(rgb, FPS, method=method))
+    assert len(windows) == 11
+    for w in windows:
+        assert w.bpm is not None and abs(w.bpm - bpm) < 1.0, (method, w)
+        assert w.snr is not None and w.snr > 0
+    assert abs(rppg.overall_bpm(windows) - bpm) < 1.0
+
+
+@pytest.mark.parametrize("detrend", rppg.DETRENDS)
+def test_detrend_options_keep_the_pulse(detrend: str) -> None:
+    rgb = synthetic_trace(66.0)
+    for w in rppg.estimate_windows(rgb, FPS, detrend_kind=detrend):
+        assert abs(w.bpm - 66.0) < 1.0
+
+
+def test_sub_bin_interpolation_beats_bin_width() -> None:
+    # A pure tone between two FFT bins: the refined peak is far closer than half a bin.
+    f = 1.2345
+    x = np.sin(2 * np.pi * f * np.arange(300) / FPS)
+    freqs, power = rppg.spectrum(x, FPS)
+    bin_hz = freqs[1] - freqs[0]
+    assert abs(rppg.peak_frequency(freqs, power) - f) < 0.1 * bin_hz
+
+
+def test_snr_high_for_clean_tone_low_for_noise() -> None:
+    rng = np.random.default_rng(1)
+    t = np.arange(300) / FPS
+    clean = rppg.bandpass(np.sin(2 * np.pi * 1.5 * t) + 0.05 * rng.normal(size=300), FPS)
+    noise = rppg.bandpass(rng.normal(size=300), FPS)
+    assert rppg.spectral_bpm(clean, FPS)[1] > 10
+    assert rppg.spectral_bpm(noise, FPS)[1] < 0
+
+
+def test_peak_stays_in_band() -> None:
+    # A strong 0.3 Hz (breathing) component and a weak 1.5 Hz pulse: the answer is the pulse.
+    t = np.arange(300) / FPS
+    x = 5 * np.sin(2 * np.pi * 0.3 * t) + np.sin(2 * np.pi * 1.5 * t)
+    bpm, _ = rppg.spectral_bpm(rppg.bandpass(x, FPS), FPS)
+    assert 42 <= bpm <= 210 and abs(bpm - 90) < 1
+
+
+def test_window_bounds() -> None:
+    assert rppg.window_bounds(600, 30.0, 10, 1)[:3] == [(0, 300), (30, 330), (60, 360)]
+    bounds = rppg.window_bounds(600, 30.0, 10, 1)
+    assert bounds[-1] == (300, 600) and len(bounds) == 11
+    assert rppg.window_bounds(599, 30.0, 10, 5) == [(0, 300), (150, 450)]
+    assert rppg.window_bounds(200, 30.0, 10, 1) == [(0, 200)]  # short clip: one window
+    assert rppg.window_bounds(100, 30.0, 10, 1) == []  # too short to measure
+    assert rppg.window_frames(10, 1, 29.55) == (296, 30)
+
+
+def test_streaming_emits_each_window_on_its_last_frame() -> None:
+    rgb = synthetic_trace(90.0, seconds=15)
+    est = rppg.PulseEstimator(FPS, window_s=10, step_s=2.5)
+    got = []
+    for i, row in enumerate(rgb):
+        w = est.push(row)
+        if w is not None:
+            assert w.end_frame == i + 1  # emitted as soon as complete
+            got.append(w)
+    assert est.finish() == []
+    assert [(w.start_frame, w.end_frame) for w in got] == rppg.window_bounds(len(rgb), FPS, 10, 2.5)
+    assert len(est._rows) == est.win  # memory bounded by one window
+    w = got[1]
+    assert (w.start_s, w.end_s) == (75 / FPS, 375 / FPS)
+
+
+def test_streaming_matches_batch_on_a_window() -> None:
+    rgb = synthetic_trace(100.0, seconds=12)
+    ws = list(rppg.estimate_windows(rgb, FPS, step_s=2))
+    direct = rppg.estimate(rgb[60:360], FPS)
+    assert ws[1].start_frame == 60 and ws[1].bpm == pytest.approx(direct[0])
+
+
+def test_short_clip_is_one_window() -> None:
+    ws = list(rppg.estimate_windows(synthetic_trace(80.0, seconds=6), FPS))
+    assert len(ws) == 1 and (ws[0].start_frame, ws[0].end_frame) == (0, 180)
+    assert abs(ws[0].bpm - 80) < 1.5
+
+
+def test_gaps_without_skin_are_bridged_and_mostly_empty_windows_give_none() -> None:
+    rgb = synthetic_trace(75.0, seconds=10)
+    rgb[100:110] = np.nan  # a few frames where the mask found no skin
+    (w,) = rppg.estimate_windows(rgb, FPS)
+    assert abs(w.bpm - 75) < 1.0
+    rgb[:200] = np.nan
+    (w,) = rppg.estimate_windows(rgb, FPS)
+    assert w.bpm is None and w.snr is None
+    assert rppg.overall_bpm([w]) is None
+
+
+def test_window_json_schema() -> None:
+    (w,) = rppg.estimate_windows(synthetic_trace(75.0, seconds=10), FPS)
+    d = json.loads(json.dumps(w.to_dict()))
+    assert set(d) == {"start_frame", "end_frame", "start_s", "end_s", "bpm", "snr"}
+    assert isinstance(d["start_frame"], int) and isinstance(d["bpm"], float)
+
+
+def test_bad_arguments() -> None:
+    with pytest.raises(ValueError, match="method"):
+        rppg.PulseEstimator(FPS, method="ica")
+    with pytest.raises(ValueError, match="fps"):
+        rppg.PulseEstimator(5.0)  # band up to 3.5 Hz needs more than 7 fps
+    with pytest.raises(ValueError, match="positive"):
+        rppg.window_frames(0, 1, FPS)
