@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,25 +12,66 @@ from pathlib import Path
 PARTIAL_TAG = ".partial"
 
 
-@contextlib.contextmanager
-def atomic_path(final: Path, keep_partial: bool = False) -> Iterator[Path]:
-    """Yield a unique temporary path beside ``final`` (same suffix); rename it into place on success.
+def _read_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
-    On any exception (KeyboardInterrupt included) the temporary file is removed, or renamed to
-    ``<stem>.partial<suffix>`` when ``keep_partial`` is set.
-    """
+
+_UMASK = _read_umask()  # read once at import: os.umask is process-wide and not thread-safe to probe
+
+
+def temp_beside(final: Path, directory: bool = False) -> Path:
+    """A new, uniquely named hidden file (or folder) next to ``final``, keeping its suffix for OpenCV."""
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
+    if directory:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+        os.chmod(tmp, 0o777 & ~_UMASK)
+        return tmp
     fd, name = tempfile.mkstemp(prefix=f".{final.stem}.", suffix=f".tmp{final.suffix}", dir=final.parent)
     os.close(fd)
-    tmp = Path(name)
+    os.chmod(name, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; outputs get the usual permissions
+    return Path(name)
+
+
+def partial_name(final: Path) -> Path:
+    """Where an unfinished output is kept with --keep-partial: <stem>.partial<suffix>."""
+    return final.with_name(final.stem + PARTIAL_TAG + final.suffix)
+
+
+def discard(tmp: Path, final: Path, keep_partial: bool = False) -> None:
+    """Remove a temporary output, or keep it under its partial name."""
+    with contextlib.suppress(OSError):
+        if not tmp.exists():
+            return
+        has_content = any(tmp.iterdir()) if tmp.is_dir() else tmp.stat().st_size > 0
+        if keep_partial and has_content:
+            target = partial_name(final)
+            if target.is_dir():
+                shutil.rmtree(target)
+            os.replace(tmp, target)
+        elif tmp.is_dir():
+            shutil.rmtree(tmp)
+        else:
+            tmp.unlink()
+
+
+def commit(tmp: Path, final: Path) -> None:
+    """Move a finished temporary output under its final name (replacing an older one)."""
+    if tmp.is_dir() and final.is_dir():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+
+
+@contextlib.contextmanager
+def atomic_path(final: Path, keep_partial: bool = False) -> Iterator[Path]:
+    """Yield a temporary path beside ``final``; rename it into place on success, discard it on any exception."""
+    final = Path(final)
+    tmp = temp_beside(final)
     try:
         yield tmp
-        os.replace(tmp, final)
+        commit(tmp, final)
     except BaseException:
-        with contextlib.suppress(OSError):
-            if keep_partial and tmp.exists() and tmp.stat().st_size > 0:
-                os.replace(tmp, final.with_name(final.stem + PARTIAL_TAG + final.suffix))
-            else:
-                tmp.unlink()
+        discard(tmp, final, keep_partial)
         raise

@@ -5,8 +5,6 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +17,7 @@ os.environ.setdefault("OPENCV_VIDEOIO_DEBUG", "0")
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from .atomic import PARTIAL_TAG, atomic_path  # noqa: E402
+from .atomic import atomic_path, commit, discard, temp_beside  # noqa: E402
 from .errors import IncompleteVideoError, InputError, OutputError  # noqa: E402
 
 IMAGE_SUFFIXES = frozenset(
@@ -213,14 +211,13 @@ class MaskVideoWriter:
             self._discard()
 
     def _open(self, size: tuple[int, int]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._size = size
+        try:
+            self._tmp = temp_beside(self.path, directory=self.format == "png")
+        except OSError as exc:
+            raise OutputError(f"cannot write ({exc.strerror or exc})", self.path) from None
         if self.format == "png":
-            self._tmp = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent))
             return
-        fd, name = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=".tmp.mkv", dir=self.path.parent)
-        os.close(fd)
-        self._tmp = Path(name)
         self._writer = cv2.VideoWriter(str(self._tmp), cv2.CAP_FFMPEG, cv2.VideoWriter_fourcc(*"FFV1"),
                                        self.fps, size, isColor=False)
         if not self._writer.isOpened():
@@ -252,9 +249,11 @@ class MaskVideoWriter:
         if self.format == "mkv" and self._tmp.stat().st_size == 0:
             self._discard()
             raise OutputError("video writer produced an empty file (disk full?)", self.path)
-        if self.path.is_dir() and self.format == "png":
-            shutil.rmtree(self.path)
-        os.replace(self._tmp, self.path)
+        try:
+            commit(self._tmp, self.path)
+        except OSError as exc:
+            self._discard()
+            raise OutputError(f"cannot write ({exc.strerror or exc})", self.path) from None
         self._tmp = None
 
     def _discard(self) -> None:
@@ -262,15 +261,5 @@ class MaskVideoWriter:
             self._writer.release()
             self._writer = None
         tmp, self._tmp = self._tmp, None
-        if tmp is None or not tmp.exists():
-            return
-        partial = self.path.with_name(self.path.stem + PARTIAL_TAG + self.path.suffix)
-        with contextlib.suppress(OSError):
-            if self.keep_partial and self.frames:
-                if partial.is_dir():
-                    shutil.rmtree(partial)
-                os.replace(tmp, partial)
-            elif tmp.is_dir():
-                shutil.rmtree(tmp)
-            else:
-                tmp.unlink()
+        if tmp is not None:
+            discard(tmp, self.path, self.keep_partial)

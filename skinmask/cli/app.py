@@ -35,8 +35,10 @@ def _root(
 
 # Each command module adds its commands to the app.
 from . import predict as _predict  # noqa: E402
+from . import trace as _trace  # noqa: E402
 
 _predict.register(app)
+_trace.register(app)
 
 
 def _on_sigterm(signum: int, frame: object) -> None:
@@ -49,7 +51,11 @@ def main() -> None:
 
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
+    except typer.TyperException as exc:  # usage errors (bad option, missing argument): exit 2
+        show = getattr(exc, "show", None)
+        show() if show else common.error_line(exc.format_message())
+        sys.exit(exc.exit_code)
     except SkinmaskError as exc:
         if common.state.debug:
             traceback.print_exc()
@@ -72,5 +78,4 @@ def main() -> None:
             traceback.print_exc()
         common.error_line(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)")
         sys.exit(1)
-    except BaseException:
-        raise
+    sys.exit(code if isinstance(code, int) else 0)

@@ -62,3 +62,13 @@ def info_line(message: str) -> None:
 
 def progress_enabled() -> bool:
     return not state.quiet and sys.stderr.isatty()
+
+
+def make_progress():
+    """A Rich progress display on stderr (disabled when quiet or stderr is not a terminal)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(), TimeRemainingColumn(), console=console, disable=not progress_enabled(), transient=True,
+    )

@@ -1,0 +1,138 @@
+"""Pixel metrics for binary skin masks: precision, recall, F1, IoU per image and pooled.
+
+Conventions for empty cases (stated once, used everywhere): a ratio whose denominator is zero is
+1.0 when the image has no skin and nothing was predicted (a perfect answer), else 0.0. So on an
+image with no skin, F1 is 1 when nothing is called skin and 0 otherwise; the false-positive rate
+(FP / negatives) says how much was called skin.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+METRICS = ("precision", "recall", "f1", "iou")
+
+
+@dataclass(frozen=True)
+class Counts:
+    tp: int
+    fp: int
+    fn: int
+    tn: int
+
+    def __add__(self, other: "Counts") -> "Counts":
+        return Counts(self.tp + other.tp, self.fp + other.fp, self.fn + other.fn, self.tn + other.tn)
+
+
+def confusion(pred: np.ndarray, truth: np.ndarray) -> Counts:
+    """Pixel counts for boolean (or 0/nonzero) arrays of one shape."""
+    pred = np.asarray(pred).astype(bool)
+    truth = np.asarray(truth).astype(bool)
+    if pred.shape != truth.shape:
+        raise ValueError(f"prediction shape {pred.shape} differs from ground truth {truth.shape}")
+    tp = int(np.count_nonzero(pred & truth))
+    fp = int(np.count_nonzero(pred & ~truth))
+    fn = int(np.count_nonzero(~pred & truth))
+    return Counts(tp, fp, fn, int(pred.size) - tp - fp - fn)
+
+
+def _ratio(num: float, den: float, perfect: bool) -> float:
+    if den > 0:
+        return float(num) / float(den)
+    return 1.0 if perfect else 0.0
+
+
+def scores(c: Counts) -> dict[str, float]:
+    """precision, recall, f1, iou and fpr from counts."""
+    perfect = c.tp + c.fp + c.fn == 0  # no skin and none predicted
+    return {
+        "precision": _ratio(c.tp, c.tp + c.fp, perfect),
+        "recall": _ratio(c.tp, c.tp + c.fn, perfect),
+        "f1": _ratio(2 * c.tp, 2 * c.tp + c.fp + c.fn, perfect),
+        "iou": _ratio(c.tp, c.tp + c.fp + c.fn, perfect),
+        "fpr": _ratio(c.fp, c.fp + c.tn, True),
+    }
+
+
+@dataclass
+class MetricAccumulator:
+    """Collects per-image scores and pooled counts; summary() gives mean, std and pooled values."""
+
+    per_image: list[dict[str, float]] = field(default_factory=list)
+    total: Counts = field(default_factory=lambda: Counts(0, 0, 0, 0))
+
+    def add(self, pred: np.ndarray, truth: np.ndarray) -> dict[str, float]:
+        return self.add_counts(confusion(pred, truth))
+
+    def add_counts(self, c: Counts) -> dict[str, float]:
+        s = scores(c)
+        self.per_image.append(s)
+        self.total = self.total + c
+        return s
+
+    def summary(self) -> dict[str, object]:
+        out: dict[str, object] = {"images": len(self.per_image)}
+        pooled = scores(self.total)
+        for name in (*METRICS, "fpr"):
+            vals = np.array([s[name] for s in self.per_image], dtype=np.float64)
+            out[name] = {
+                "mean": float(vals.mean()) if vals.size else float("nan"),
+                "std": float(vals.std()) if vals.size else float("nan"),
+                "pooled": pooled[name],
+            }
+        return out
+
+
+# ----------------------------------------------------------------------------- threshold sweeps
+
+N_BINS = 100
+
+
+def threshold_grid(n_bins: int = N_BINS) -> np.ndarray:
+    """Candidate thresholds t_k = k / n_bins, k = 1 .. n_bins - 1."""
+    return np.arange(1, n_bins) / n_bins
+
+
+def sweep_counts(prob: np.ndarray, truth: np.ndarray, n_bins: int = N_BINS) -> np.ndarray:
+    """Counts (tp, fp, fn, tn) at every grid threshold (p >= t is skin): array (n_bins - 1, 4)."""
+    truth = np.asarray(truth).astype(bool).ravel()
+    b = np.clip((np.asarray(prob, np.float64).ravel() * n_bins).astype(np.int64), 0, n_bins - 1)
+    pos = np.bincount(b[truth], minlength=n_bins)
+    neg = np.bincount(b[~truth], minlength=n_bins)
+    # pixels with bin >= k are predicted skin at threshold k / n_bins
+    pos_ge = np.cumsum(pos[::-1])[::-1][1:]
+    neg_ge = np.cumsum(neg[::-1])[::-1][1:]
+    tp, fp = pos_ge, neg_ge
+    fn = pos.sum() - tp
+    tn = neg.sum() - fp
+    return np.stack([tp, fp, fn, tn], axis=1)
+
+
+def f1_from_sweep(counts: np.ndarray) -> np.ndarray:
+    """Per-threshold F1 from sweep counts (..., n, 4), with the empty-case convention above."""
+    tp, fp, fn = counts[..., 0], counts[..., 1], counts[..., 2]
+    den = 2 * tp + fp + fn
+    return np.where(den > 0, 2 * tp / np.maximum(den, 1), 1.0)
+
+
+def choose_threshold(per_dataset_sweeps: dict[str, list[np.ndarray]], n_bins: int = N_BINS) -> tuple[float, dict]:
+    """The grid threshold maximising the mean over datasets of per-image mean F1.
+
+    ``per_dataset_sweeps`` maps a dataset name to the sweep counts of each of its images.
+    Returns (threshold, {"objective": value, "per_dataset": {name: f1 at that threshold}}).
+    """
+    grid = threshold_grid(n_bins)
+    curves = {}
+    for name, sweeps in per_dataset_sweeps.items():
+        if sweeps:
+            curves[name] = f1_from_sweep(np.stack(sweeps)).mean(axis=0)
+    if not curves:
+        return 0.5, {"objective": float("nan"), "per_dataset": {}}
+    objective = np.mean(np.stack(list(curves.values())), axis=0)
+    k = int(np.argmax(objective))
+    return float(grid[k]), {
+        "objective": float(objective[k]),
+        "per_dataset": {n: float(c[k]) for n, c in curves.items()},
+    }

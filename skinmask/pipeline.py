@@ -1,0 +1,118 @@
+"""The one frame pipeline behind predict, visualize and trace: frames in, probabilities (and maps) out.
+
+Decoding runs in a background thread feeding a bounded queue (OpenCV releases the GIL), frames of one
+size are batched for the model, and nothing holds more than a few frames, so memory stays flat
+however long the video is.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .inference import SkinModel
+from .media import VideoReader, is_video, read_image
+
+_DONE = object()
+
+
+@dataclass
+class FrameResult:
+    """One processed frame: its index, the BGR frame, the probability map and optionally the 32 maps."""
+
+    index: int
+    frame: np.ndarray  # (H, W, 3) uint8 BGR
+    prob: np.ndarray  # (H, W) float32 in 0..1
+    activations: np.ndarray | None = None  # (32, h, w) float32 in -1..1, when asked for
+
+
+def iter_frames(path: str | Path) -> Iterator[np.ndarray]:
+    """BGR frames of an image (one) or a video (streamed), raising InputError naming the file."""
+    path = Path(path)
+    if is_video(path):
+        yield from VideoReader(path)
+    else:
+        yield read_image(path)
+
+
+def prefetch(items: Iterable[np.ndarray], depth: int = 8) -> Iterator[np.ndarray]:
+    """Iterate ``items`` in a background thread through a bounded queue; errors are re-raised here."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def worker() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        q.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(_DONE)
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            q.put(exc)
+        finally:
+            close = getattr(items, "close", None)
+            if stop.is_set() and close is not None:
+                close()
+
+    thread = threading.Thread(target=worker, name="skinmask-decode", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = q.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():  # drain so a blocked put can see the stop flag
+            try:
+                q.get_nowait()
+            except queue.Empty:
+                thread.join(0.05)
+
+
+def batches(frames: Iterable[np.ndarray], size: int) -> Iterator[list[np.ndarray]]:
+    """Group consecutive frames of the same shape into lists of at most ``size``."""
+    batch: list[np.ndarray] = []
+    for frame in frames:
+        if batch and (len(batch) >= size or frame.shape != batch[0].shape):
+            yield batch
+            batch = []
+        batch.append(frame)
+    if batch:
+        yield batch
+
+
+def run_frames(
+    model: SkinModel,
+    frames: Iterable[np.ndarray],
+    batch_size: int = 4,
+    want_activations: Callable[[int], bool] | None = None,
+) -> Iterator[FrameResult]:
+    """Run the model over a frame stream, yielding one FrameResult per frame, in order.
+
+    ``want_activations(i)`` says which frames also carry their 32 activation maps (costly: keep rare).
+    """
+    index = 0
+    for batch in batches(frames, max(1, batch_size)):
+        stack = np.stack(batch)  # (B, H, W, 3)
+        wanted = [want_activations is not None and want_activations(index + k) for k in range(len(batch))]
+        if any(wanted):
+            probs, acts = model.probabilities_and_activations(stack)
+        else:
+            probs, acts = model.probabilities(stack), None
+        for k, frame in enumerate(batch):
+            yield FrameResult(index, frame, probs[k], acts[k] if acts is not None and wanted[k] else None)
+            index += 1

@@ -1,0 +1,152 @@
+"""`predict` as a library call: one input (image or video) -> mask file(s) on disk, and a summary record."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import IncompleteVideoError, OutputError
+from .inference import SkinModel, to_mask
+from .inputs import InputItem
+from .media import MaskVideoWriter, VideoReader, read_image, write_png
+from .pipeline import prefetch, run_frames
+
+GRID_MAX_SIDE = 1024  # activation maps of larger images are computed on a copy downscaled to this
+
+
+@dataclass
+class PredictOptions:
+    """How predict writes its outputs."""
+
+    output_dir: Path
+    threshold: float | None = None  # None: soft masks (probability x 255)
+    video_format: str = "mkv"  # mkv (lossless FFV1) or png (a folder of PNGs)
+    grids: bool = False
+    grid_every: int = 30
+    overwrite: bool = False
+    batch_size: int = 4
+    keep_partial: bool = False
+
+
+@dataclass
+class Record:
+    """What one output holds; the JSON-lines schema of `predict --json`."""
+
+    input: str
+    output: str | None
+    kind: str
+    frames: int = 0
+    width: int = 0
+    height: int = 0
+    skin_fraction: float = 0.0
+    mean_probability: float = 0.0
+    seconds: float = 0.0
+    engine: str = "torch"
+    complete: bool = True
+    error: str | None = None
+    extra_outputs: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def output_path(item: InputItem, opts: PredictOptions) -> Path:
+    """Where the mask for ``item`` goes: <out>/<rel>.png for images, .mkv (or a PNG folder) for videos."""
+    if item.kind == "video":
+        return opts.output_dir / (item.rel.as_posix() + (".mkv" if opts.video_format == "mkv" else ""))
+    return opts.output_dir / (item.rel.as_posix() + ".png")
+
+
+def check_output(out: Path, item: InputItem, overwrite: bool) -> None:
+    """Refuse to write over an input, or over an existing output without --overwrite."""
+    if out.exists() and out.resolve() == item.path.resolve():
+        raise OutputError(f"output would overwrite the input {item.path}; choose another --output folder", out)
+    if out.exists() and not overwrite:
+        raise OutputError("already exists (use --overwrite to replace it)", out)
+
+
+class _Stats:
+    """Running skin fraction and mean probability over frames."""
+
+    def __init__(self, threshold: float) -> None:
+        self.threshold = threshold
+        self.fraction = 0.0
+        self.mean = 0.0
+        self.n = 0
+
+    def add(self, prob: np.ndarray) -> None:
+        self.n += 1
+        self.fraction += (float(np.count_nonzero(prob >= self.threshold)) / prob.size - self.fraction) / self.n
+        self.mean += (float(prob.mean()) - self.mean) / self.n
+
+
+def predict_item(
+    model: SkinModel,
+    item: InputItem,
+    opts: PredictOptions,
+    on_frames: Callable[[int], None] | None = None,
+) -> Record:
+    """Predict one input and write its outputs; raise a typed error on failure (nothing half-written)."""
+    from .grids import activation_grid
+
+    start = time.perf_counter()
+    out = output_path(item, opts)
+    check_output(out, item, opts.overwrite)
+    stats = _Stats(opts.threshold if opts.threshold is not None else model.threshold)
+    record = Record(input=str(item.path), output=str(out), kind=item.kind, engine=model.engine)
+    grid_dir = opts.output_dir / (item.rel.as_posix() + ".grids")
+
+    if item.kind == "image":
+        image = read_image(item.path)
+        prob = model.probability_image(image)
+        write_png(out, to_mask(prob, opts.threshold))
+        stats.add(prob)
+        record.frames, (record.height, record.width) = 1, image.shape[:2]
+        if opts.grids:
+            grid_path = opts.output_dir / (item.rel.as_posix() + ".grid.png")
+            write_png(grid_path, activation_grid(*_image_activations(model, image), model))
+            record.extra_outputs.append(str(grid_path))
+        if on_frames:
+            on_frames(1)
+    else:
+        reader = VideoReader(item.path)
+        record.width, record.height = reader.info.width, reader.info.height
+        every = max(1, opts.grid_every)
+        want = (lambda i: i % every == 0) if opts.grids else None
+        with MaskVideoWriter(out, reader.info.fps, opts.video_format, opts.keep_partial) as writer:
+            for result in run_frames(model, prefetch(reader), opts.batch_size, want):
+                writer.write(to_mask(result.prob, opts.threshold))
+                stats.add(result.prob)
+                if result.activations is not None:
+                    grid_path = grid_dir / f"{result.index:06d}.png"
+                    write_png(grid_path, activation_grid(result.prob, result.activations, model))
+                    record.extra_outputs.append(str(grid_path))
+                if on_frames:
+                    on_frames(1)
+            record.frames = writer.frames
+            record.height, record.width = (result.prob.shape if writer.frames else (record.height, record.width))
+            writer.commit()
+        try:
+            reader.check_complete()
+        except IncompleteVideoError as exc:
+            record.complete = False
+            record.error = str(exc)
+    record.skin_fraction = round(stats.fraction, 6)
+    record.mean_probability = round(stats.mean, 6)
+    record.seconds = round(time.perf_counter() - start, 4)
+    return record
+
+
+def _image_activations(model: SkinModel, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    import cv2
+
+    h, w = image.shape[:2]
+    if max(h, w) > GRID_MAX_SIDE:
+        f = GRID_MAX_SIDE / max(h, w)
+        image = cv2.resize(image, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
+    probs, acts = model.probabilities_and_activations(image[None])
+    return probs[0], acts[0]

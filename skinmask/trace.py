@@ -1,0 +1,68 @@
+"""Per-frame skin signal: skin fraction and mask-weighted mean R, G, B (the raw input of rPPG methods)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from .inference import SkinModel
+from .pipeline import run_frames
+
+TRACE_FIELDS = ("index", "time_s", "skin_fraction", "r", "g", "b")
+
+
+@dataclass(frozen=True)
+class TraceOptions:
+    """How skin pixels are weighted when averaging colour."""
+
+    threshold: float | None = None  # None: weight each pixel by its skin probability; else 0/1 at this threshold
+    exclude_clipped: bool = True  # drop saturated (any channel >= 250) and near-black (all < 8) pixels
+    batch_size: int = 4
+
+
+@dataclass(frozen=True)
+class TraceRow:
+    """One frame of the trace. r, g, b are NaN when no pixel carries weight."""
+
+    index: int
+    time_s: float
+    skin_fraction: float
+    r: float
+    g: float
+    b: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def pixel_weights(frame: np.ndarray, prob: np.ndarray, opts: TraceOptions) -> np.ndarray:
+    """Per-pixel weights (H, W) float32 for the colour average."""
+    w = (prob >= opts.threshold).astype(np.float32) if opts.threshold is not None else prob.astype(np.float32, copy=False)
+    if opts.exclude_clipped:
+        clipped = (frame.max(axis=2) >= 250) | (frame.max(axis=2) < 8)
+        w = np.where(clipped, np.float32(0), w)
+    return w
+
+
+def weighted_mean_rgb(frame: np.ndarray, weights: np.ndarray) -> tuple[float, float, float]:
+    """Mean R, G, B of a BGR frame under per-pixel weights (NaN when the weights sum to zero)."""
+    total = float(weights.sum())
+    if total <= 0:
+        return (float("nan"),) * 3
+    sums = weights.reshape(1, -1) @ frame.reshape(-1, 3).astype(np.float32)  # (1, 3) B, G, R
+    b, g, r = (sums[0] / total).tolist()
+    return r, g, b
+
+
+def trace_frames(
+    model: SkinModel, frames: Iterable[np.ndarray], fps: float, opts: TraceOptions = TraceOptions()
+) -> Iterator[TraceRow]:
+    """Stream one TraceRow per frame through the shared pipeline."""
+    skin_at = opts.threshold if opts.threshold is not None else model.threshold
+    for res in run_frames(model, frames, opts.batch_size):
+        w = pixel_weights(res.frame, res.prob, opts)
+        r, g, b = weighted_mean_rgb(res.frame, w)
+        fraction = float(np.count_nonzero(res.prob >= skin_at)) / res.prob.size
+        yield TraceRow(res.index, res.index / fps, fraction, r, g, b)
