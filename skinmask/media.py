@@ -60,12 +60,12 @@ def decode_image(data: bytes, name: str | Path = "<stdin>") -> np.ndarray:
     """Encoded image bytes -> uint8 BGR (H, W, 3); gray, alpha, 16-bit and EXIF rotation handled."""
     if not data:
         raise InputError("empty input (0 bytes)", name)
+    if _looks_truncated(data):
+        raise InputError("truncated image data (the file ends before the image does)", name)
     buf = np.frombuffer(data, np.uint8)
     image = cv2.imdecode(buf, cv2.IMREAD_COLOR)
     if image is None or image.size == 0:
         raise InputError("not a readable image (unknown format or corrupt data)", name)
-    if _looks_truncated(data):
-        raise InputError("truncated image data (the file ends before the image does)", name)
     return image
 
 

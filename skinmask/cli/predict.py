@@ -20,6 +20,23 @@ class VideoFormat(str, Enum):
     png = "png"
 
 
+class PixFmt(str, Enum):
+    """ffmpeg rawvideo pixel formats read by --raw."""
+
+    bgr24 = "bgr24"
+    rgb24 = "rgb24"
+    gray = "gray"
+
+
+# Options shared with `skinmask trace` for ffmpeg rawvideo input.
+RawOpt = Annotated[Optional[str], typer.Option(
+    "--raw", metavar="WxH", help="Read the input ('-': stdin) as ffmpeg rawvideo frames of this size, "
+    "e.g. 528x592 (ffmpeg ... -f rawvideo -pix_fmt bgr24 -).", show_default=False)]
+PixFmtOpt = Annotated[PixFmt, typer.Option("--pix-fmt", help="Pixel format of --raw frames.")]
+FpsOpt = Annotated[float, typer.Option("--fps", min=0.001, help="Frame rate of --raw frames (for times and "
+                                       "mask videos).")]
+
+
 def parse_threshold(value: str | None, default: float) -> float | None:
     """None -> soft masks; 'auto' -> the threshold stored with the weights; a number in 0..1."""
     from ..errors import UsageError
@@ -38,9 +55,12 @@ def parse_threshold(value: str | None, default: float) -> float | None:
 
 
 def predict(
-    inputs: Annotated[list[str], typer.Argument(help="Images, videos, folders (searched recursively) or quoted globs.",
-                                                show_default=False)],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Output folder; mirrors the input tree.")] = Path("masks"),
+    inputs: Annotated[Optional[list[str]], typer.Argument(
+        help="Images, videos, folders (searched recursively) or quoted globs; '-' reads one image (or --raw "
+        "frames) from stdin, implied when stdin is a pipe and no input is given.", show_default=False)] = None,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Output folder; mirrors the input tree. '-': "
+                                         "stdout (a PNG for an image, raw gray frames for video and --raw).")
+                      ] = Path("masks"),
     threshold: Annotated[Optional[str], typer.Option(
         "--threshold", "-t", help="0/255 masks at this probability, or 'auto' for the threshold stored with the "
         "weights. [default: soft masks, probability x 255]", show_default=False)] = None,
@@ -50,7 +70,15 @@ def predict(
                                         "(<stem>.grid.png; for videos <stem>.grids/NNNNNN.png).")] = False,
     grid_every: Annotated[int, typer.Option("--grid-every", min=1, help="With --grids on video: every Nth frame.")] = 30,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace outputs that already exist.")] = False,
-    json_lines: Annotated[bool, typer.Option("--json", help="One JSON object per output on stdout.")] = False,
+    json_lines: Annotated[bool, typer.Option("--json", help="One JSON object per output on stdout (schema in "
+                                             "the README); progress and summary stay on stderr.")] = False,
+    from_list: Annotated[Optional[str], typer.Option(
+        "--from", metavar="FILE", help="Also read input paths from FILE ('-': stdin), one a line; blank lines "
+        "are skipped.", show_default=False)] = None,
+    nul: Annotated[bool, typer.Option("--null", "-0", help="--from paths are NUL-separated (find -print0).")] = False,
+    raw: RawOpt = None,
+    pix_fmt: PixFmtOpt = PixFmt.bgr24,
+    fps: FpsOpt = 30.0,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Video frames per model call.")] = 4,
     keep_partial: Annotated[bool, typer.Option("--keep-partial", help="On failure or Ctrl-C keep the unfinished "
                                                "video output as <stem>.partial.mkv.")] = False,
@@ -71,6 +99,15 @@ def predict(
       skinmask predict photos/ -o masks/ --threshold auto
 
       skinmask predict a.jpg 'shots/*.jpg' -o masks/ --grids
+
+      skinmask predict - -o - < face.jpg > mask.png
+
+      ffmpeg -i face.mp4 -f rawvideo -pix_fmt bgr24 - | skinmask predict --raw 528x592 - -o - | ffmpeg -f rawvideo
+      -pix_fmt gray -s 528x592 -r 30 -i - mask.mkv
+
+      find data -name '*.jpg' | skinmask predict --from - -o masks/
+
+    Exit codes: 0 all good, 1 some input failed, 2 usage error.
     """
     common.setup(debug, quiet)
     from ..inference import load_model
@@ -78,8 +115,30 @@ def predict(
     from ..runner import PredictOptions, predict_item
     from ..errors import SkinmaskError
 
+    from ..errors import UsageError
+    from ..sources import STDIN, expand_path_list, read_path_list_from, stdin_is_data
+
     start = time.perf_counter()
-    items, input_errors = expand_inputs(inputs, output)
+    parse_threshold(threshold, 0.5)  # usage errors before any work
+    specs = list(inputs or [])
+    if nul and from_list is None:
+        raise UsageError("-0/--null describes the --from list; add --from FILE (or --from - for stdin)")
+    if not specs and from_list is None:
+        if not stdin_is_data():
+            raise UsageError("no input: give files, folders or globs, '-' for stdin, or --from FILE")
+        specs = [STDIN]  # `cat face.jpg | skinmask predict -o -`
+    if from_list == STDIN and STDIN in specs:
+        raise UsageError("stdin cannot carry both an image and the --from path list")
+    if raw is not None or STDIN in specs or str(output) == STDIN:
+        code = _predict_stream(specs, output, raw, pix_fmt.value, fps, threshold, video_format.value, grids,
+                               overwrite, json_lines, batch_size, keep_partial, weights, device, start)
+        raise typer.Exit(code)
+    items, input_errors = expand_inputs(specs, output)
+    if from_list is not None:
+        listed, list_errors = expand_path_list(read_path_list_from(from_list, nul), output)
+        items, input_errors = items + listed, input_errors + list_errors
+        if not items and not input_errors:
+            common.error_line(f"--from {from_list}: the path list is empty")
     for err in input_errors:
         common.error_line(str(err))
     check_output_collisions(items)
@@ -128,6 +187,44 @@ def predict(
     )
     if failures:
         raise typer.Exit(common.EXIT_FAILED)
+
+
+def _predict_stream(specs: list[str], output: Path, raw: str | None, pix_fmt: str, fps: float,
+                    threshold: str | None, video_format: str, grids: bool, overwrite: bool, json_lines: bool,
+                    batch_size: int, keep_partial: bool, weights: str | None, device: str, start: float) -> int:
+    """One input read as a stream (stdin, --raw) and/or written to stdout (-o -); returns the exit code."""
+    from ..errors import UsageError
+    from ..inference import load_model
+    from ..runner import PredictOptions, predict_stream
+    from ..sources import STDIN, STDOUT_NAME, open_sink, open_source, parse_size, sink_path
+
+    to_stdout = str(output) == STDIN
+    if len(specs) != 1:
+        raise UsageError("stdin ('-'), --raw and -o - work on exactly one input; "
+                         f"got {len(specs)}: {' '.join(specs)}")
+    if grids:
+        raise UsageError("--grids needs file inputs and an output folder, not stdin, --raw or -o -")
+    if to_stdout and json_lines:
+        raise UsageError("--json and -o - would both write to stdout; drop one")
+    if to_stdout and sys.stdout.isatty():
+        raise UsageError("-o - writes binary masks to stdout, which is a terminal; redirect it (> mask.png) or pipe it")
+    source = open_source(specs[0], parse_size(raw) if raw is not None else None, pix_fmt, fps)
+    model = load_model(weights, device)
+    opts = PredictOptions(output_dir=Path(".") if to_stdout else output,
+                          threshold=parse_threshold(threshold, model.threshold), video_format=video_format,
+                          overwrite=overwrite, batch_size=batch_size, keep_partial=keep_partial)
+    sink = open_sink(output, source, video_format, overwrite, keep_partial)
+    target = STDOUT_NAME if to_stdout else str(sink_path(output, source, video_format))
+    record = predict_stream(model, source, sink, opts, target)
+    if not record.complete:
+        common.error_line(record.error or f"{source.name}: incomplete")
+    if json_lines:
+        sys.stdout.write(json.dumps(record.to_dict()) + "\n")
+        sys.stdout.flush()
+    elapsed = time.perf_counter() - start
+    common.info_line(f"[green]done[/]: {source.name} ({source.kind}), {record.frames} frame(s) {record.width}x"
+                     f"{record.height}, {elapsed:.1f} s -> {target}")
+    return common.EXIT_OK if record.complete else common.EXIT_FAILED
 
 
 def register(app: typer.Typer) -> None:

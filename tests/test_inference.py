@@ -1,0 +1,62 @@
+import numpy as np
+import pytest
+import torch
+
+from skinmask.errors import DeviceError, InputError
+from skinmask.inference import predict, select_device, to_input, to_mask
+from skinmask import inference
+from skinmask.weights import InputSpec
+
+from .conftest import make_frame
+
+
+def test_to_input_follows_the_stored_convention() -> None:
+    frame = np.zeros((1, 2, 2, 3), np.uint8)
+    frame[..., 0], frame[..., 1], frame[..., 2] = 10, 20, 250  # B, G, R
+    rgb = to_input(frame, InputSpec("rgb", (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)), torch.device("cpu"))
+    assert rgb.shape == (1, 3, 2, 2)
+    assert torch.allclose(rgb[0, :, 0, 0], torch.tensor([250, 20, 10]) / 127.5 - 1)
+    bgr = to_input(frame, InputSpec("bgr", (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)), torch.device("cpu"))
+    assert torch.allclose(bgr[0, :, 0, 0], torch.tensor([10, 20, 250]) / 255.0)
+
+
+def test_predict_matches_the_network(model) -> None:
+    frame = make_frame(20, 30)
+    mask = predict(model, frame)
+    assert mask.shape == (20, 30) and mask.dtype == np.uint8
+    with torch.no_grad():
+        ref = model.net(to_input(frame[None], model.meta.input, torch.device("cpu")))[0, 0].numpy()
+    assert np.abs(mask.astype(int) - np.rint(ref * 255).astype(int)).max() <= 1
+
+
+def test_gray_and_bgra_inputs(model) -> None:
+    frame = make_frame(16, 16)
+    gray = frame[..., 1].copy()
+    assert predict(model, gray).shape == (16, 16)
+    bgra = np.dstack([frame, np.full((16, 16), 255, np.uint8)])
+    assert np.array_equal(predict(model, bgra), predict(model, frame))
+    with pytest.raises(InputError):
+        predict(model, frame.astype(np.float32))
+
+
+def test_tiled_large_image_is_identical(model, monkeypatch: pytest.MonkeyPatch) -> None:
+    frame = np.concatenate([make_frame(90, 70, s) for s in range(3)], axis=1)
+    whole = model.probability_image(frame)
+    monkeypatch.setattr(inference, "TILE_PIXELS", 100)
+    monkeypatch.setattr(inference, "TILE_SIZE", 32)
+    tiled = model.probability_image(frame)
+    assert np.abs(whole - tiled).max() < 1e-5
+
+
+def test_threshold_masks() -> None:
+    prob = np.array([[0.0, 0.49, 0.5, 1.0]], np.float32)
+    assert to_mask(prob).tolist() == [[0, 125, 128, 255]]
+    assert to_mask(prob, 0.5).tolist() == [[0, 0, 255, 255]]
+
+
+def test_cuda_request_without_cuda_fails_loudly() -> None:
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(DeviceError, match="no CUDA device"):
+        select_device("cuda")
+    assert select_device("auto").type == "cpu"

@@ -1,0 +1,70 @@
+import numpy as np
+import pytest
+
+from skinmask.metrics import (Counts, MetricAccumulator, choose_threshold, confusion, f1_from_sweep, scores,
+                              sweep_counts, threshold_grid)
+
+
+def test_confusion_and_scores_by_hand():
+    pred = np.array([[1, 1, 0, 0], [1, 0, 0, 0]], bool)
+    truth = np.array([[1, 0, 1, 0], [1, 0, 0, 0]], bool)
+    c = confusion(pred, truth)
+    assert c == Counts(tp=2, fp=1, fn=1, tn=4)
+    s = scores(c)
+    assert s["precision"] == pytest.approx(2 / 3)
+    assert s["recall"] == pytest.approx(2 / 3)
+    assert s["f1"] == pytest.approx(2 / 3)
+    assert s["iou"] == pytest.approx(2 / 4)
+    assert s["fpr"] == pytest.approx(1 / 5)
+
+
+def test_empty_cases():
+    z = np.zeros((3, 3), bool)
+    assert scores(confusion(z, z)) == {"precision": 1.0, "recall": 1.0, "f1": 1.0, "iou": 1.0, "fpr": 0.0}
+    one = z.copy()
+    one[0, 0] = True
+    s = scores(confusion(one, z))  # skin predicted where there is none
+    assert s["f1"] == 0.0 and s["precision"] == 0.0 and s["fpr"] == pytest.approx(1 / 9)
+    s = scores(confusion(z, one))  # skin missed
+    assert s["f1"] == 0.0 and s["recall"] == 0.0
+
+
+def test_accumulator_mean_std_pooled():
+    acc = MetricAccumulator()
+    acc.add(np.array([1, 1, 0, 0], bool), np.array([1, 1, 0, 0], bool))  # f1 1
+    acc.add(np.array([1, 0, 0, 0], bool), np.array([0, 1, 1, 1], bool))  # tp0 fp1 fn3 -> f1 0
+    s = acc.summary()
+    assert s["images"] == 2
+    assert s["f1"]["mean"] == pytest.approx(0.5)
+    assert s["f1"]["std"] == pytest.approx(0.5)
+    # pooled: tp 2, fp 1, fn 3 -> f1 = 4 / 8
+    assert s["f1"]["pooled"] == pytest.approx(0.5)
+    assert s["iou"]["pooled"] == pytest.approx(2 / 6)
+    assert s["precision"]["pooled"] == pytest.approx(2 / 3)
+    assert s["recall"]["pooled"] == pytest.approx(2 / 5)
+
+
+def test_shape_mismatch():
+    with pytest.raises(ValueError):
+        confusion(np.zeros((2, 2)), np.zeros((2, 3)))
+
+
+def test_sweep_matches_direct_thresholding(rng):
+    prob = rng.random((20, 30))
+    truth = rng.random((20, 30)) < prob  # correlated
+    sw = sweep_counts(prob, truth)
+    for k, t in enumerate(threshold_grid()):
+        c = confusion(prob >= t, truth)
+        # binning at 1/100: compare away from bin edges only
+        if np.min(np.abs(prob - t)) > 1e-9:
+            assert tuple(sw[k]) == (c.tp, c.fp, c.fn, c.tn)
+    f1 = f1_from_sweep(sw)
+    assert f1.shape == (99,)
+
+
+def test_choose_threshold_prefers_separating_value():
+    prob = np.array([0.1, 0.2, 0.35, 0.45, 0.8, 0.9])
+    truth = np.array([0, 0, 0, 0, 1, 1], bool)
+    thr, info = choose_threshold({"a": [sweep_counts(prob, truth)]})
+    assert 0.45 < thr <= 0.8
+    assert info["objective"] == pytest.approx(1.0)

@@ -1,0 +1,49 @@
+import pytest
+import torch
+
+from skinmask.model import ARCHITECTURES, N_FILTERS, build_model, receptive_radius
+
+
+@pytest.mark.parametrize("arch", list(ARCHITECTURES))
+def test_shapes_and_activations(arch: str) -> None:
+    net = build_model(arch).eval()
+    x = torch.randn(2, 3, 17, 23)
+    with torch.no_grad():
+        prob, acts = net(x, return_activations=True)
+    assert prob.shape == (2, 1, 17, 23)
+    assert acts.shape == (2, N_FILTERS, 17, 23)
+    assert float(prob.min()) >= 0 and float(prob.max()) <= 1
+    assert float(acts.abs().max()) <= 1
+    with torch.no_grad():
+        assert torch.equal(net(x), prob)
+
+
+def test_seed_net_is_exactly_conv_tanh_1x1_sigmoid() -> None:
+    net = build_model("softconv").eval()
+    assert isinstance(net.conv1, torch.nn.Conv2d) and net.conv1.in_channels == 3
+    assert net.conv1.kernel_size == (3, 3) and net.conv1.padding == (1, 1)
+    assert net.softconv.kernel_size == (1, 1) and net.softconv.out_channels == 1
+    x = torch.randn(1, 3, 9, 9)
+    manual = torch.sigmoid(torch.nn.functional.conv2d(torch.tanh(net.conv1(x)), net.softconv.weight, net.softconv.bias))
+    assert torch.allclose(net(x), manual)
+
+
+@pytest.mark.parametrize("arch", list(ARCHITECTURES))
+def test_receptive_radius_is_exact(arch: str) -> None:
+    """Changing a pixel changes outputs exactly within the stated radius, nowhere beyond."""
+    torch.manual_seed(0)
+    net = build_model(arch).eval().double()
+    r = receptive_radius(arch)
+    size = 2 * r + 11
+    x = torch.randn(1, 3, size, size, dtype=torch.double)
+    y = x.clone()
+    c = size // 2
+    y[0, :, c, c] += 5.0
+    diff = (net(x) - net(y)).abs()[0, 0] > 0
+    rows = diff.any(dim=1).nonzero().flatten()
+    assert int(rows.min()) == c - r and int(rows.max()) == c + r
+
+
+def test_unknown_arch() -> None:
+    with pytest.raises(ValueError, match="unknown architecture"):
+        build_model("nope")

@@ -1,0 +1,83 @@
+import pickle
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from skinmask.errors import WeightsError
+from skinmask.model import build_model
+from skinmask.weights import InputSpec, WeightsMeta, default_weights_path, load_weights, save_weights
+
+
+def test_round_trip_keeps_tensors_and_metadata(tmp_path: Path) -> None:
+    torch.manual_seed(3)
+    net = build_model("softconv-ctx")
+    meta = WeightsMeta(arch="softconv-ctx", input=InputSpec("bgr", (0.1, 0.2, 0.3), (0.5, 0.6, 0.7)),
+                       threshold=0.42, scale=0.5, info={"seed": 3, "data": ["x"]})
+    path = save_weights(tmp_path / "m.safetensors", net, meta)
+    loaded, meta2 = load_weights(path)
+    assert meta2.arch == "softconv-ctx" and meta2.threshold == 0.42 and meta2.scale == 0.5
+    assert meta2.input == meta.input and meta2.info == {"seed": 3, "data": ["x"]}
+    for k, v in net.state_dict().items():
+        assert torch.equal(loaded.state_dict()[k], v)
+    assert not loaded.training
+
+
+def test_shipped_default_loads() -> None:
+    net, meta = load_weights(None)
+    assert default_weights_path().is_file()
+    assert net.conv1.out_channels == 32 and 0 <= meta.threshold <= 1
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(WeightsError, match="no such weights file"):
+        load_weights(tmp_path / "nope.safetensors")
+
+
+def test_corrupt_file(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00not json at all")
+    with pytest.raises(WeightsError, match="bad.safetensors"):
+        load_weights(bad)
+
+
+def test_wrong_shapes(tmp_path: Path) -> None:
+    net = build_model("softconv")
+    tensors = {k: v.clone() for k, v in net.state_dict().items()}
+    tensors["conv1.weight"] = torch.zeros(16, 3, 3, 3)
+    path = tmp_path / "shape.safetensors"
+    save_file(tensors, str(path), metadata=WeightsMeta().to_strings())
+    with pytest.raises(WeightsError, match=r"conv1.weight has shape \(16, 3, 3, 3\)"):
+        load_weights(path)
+
+
+def test_wrong_metadata(tmp_path: Path) -> None:
+    net = build_model("softconv")
+    path = tmp_path / "meta.safetensors"
+    meta = WeightsMeta().to_strings() | {"arch": "resnet152"}
+    save_file(dict(net.state_dict()), str(path), metadata=meta)
+    with pytest.raises(WeightsError, match="unknown architecture 'resnet152'"):
+        load_weights(path)
+    save_file(dict(net.state_dict()), str(path), metadata={"format": "pt"})
+    with pytest.raises(WeightsError, match="not a skinmask weights file"):
+        load_weights(path)
+
+
+class _Boom:
+    def __reduce__(self):
+        return (Path.touch, (Path(self.marker),))
+
+
+def test_pickle_is_refused_and_never_executed(tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    payload = _Boom()
+    payload.marker = str(marker)
+    evil = tmp_path / "evil.safetensors"
+    evil.write_bytes(pickle.dumps(payload))
+    with pytest.raises(WeightsError, match="pickle"):
+        load_weights(evil)
+    torch.save({"x": payload}, tmp_path / "evil.pt")
+    with pytest.raises(WeightsError, match="pickle"):
+        load_weights(tmp_path / "evil.pt")
+    assert not marker.exists()
