@@ -1,0 +1,246 @@
+"""`visualize` as library calls: filter sheets, activation sheets and mask overlays (images and videos).
+
+The drawing lives in :mod:`skinmask.grids`; this module runs the model, picks frames and writes files.
+
+    >>> model = load_model()
+    >>> cv2.imwrite("filters.png", filters_sheet(model))
+    >>> cv2.imwrite("grid.png", activations_sheet(model, read_image("face.jpg"), note="face.jpg"))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+from torch import nn
+
+from . import grids
+from .atomic import commit, discard, temp_beside
+from .errors import OutputError, UsageError
+from .inference import SkinModel, as_bgr
+from .media import VideoReader, write_file_atomic
+from .model import ARCHITECTURES
+from .pipeline import prefetch, run_frames
+
+# Activation maps of larger frames are computed on a copy downscaled to this (as predict --grids does):
+# a sheet tile is ~190 px wide, and 32 full-resolution float maps of a 12 MP photo would need 1.5 GB.
+ACTIVATION_MAX_SIDE = 1024
+# Codecs tried for overlay videos, most widely playable first (OpenCV builds without an H.264 encoder fall back).
+OVERLAY_CODECS = ("avc1", "mp4v")
+
+
+# --- filters --------------------------------------------------------------------------------------
+
+
+def _display_kernels(weight: np.ndarray, model: SkinModel) -> np.ndarray:
+    """RGB-input kernels (N, 3, k, k) -> weights on 0..1 pixel values in B, G, R order (display order)."""
+    spec = model.meta.input
+    k = weight / np.asarray(spec.std, np.float32)[None, :, None, None]
+    return k[:, ::-1] if spec.channel_order == "rgb" else k
+
+
+def filters_sheet(model: SkinModel) -> np.ndarray:
+    """The model's 32 first-layer filters (4x8 enlarged tiles) beside its sorted projection weights, BGR uint8.
+
+    For the seed net conv1 sees RGB and each tile is a colour picture of its 3x3 kernel. For stem variants
+    (softconv-ctx...) conv1 sees the stem's feature maps, so each tile shows its per-feature-map 3x3 kernels on a
+    diverging scale, and the stem's first layer (the one that does see RGB) is drawn above as colour kernels.
+    """
+    net = model.net
+    conv1 = net.conv1.weight.detach().float().cpu().numpy()  # (32, C, 3, 3)
+    weights, bias = grids.projection_weights(model)
+    path = model.weights_path
+    caption = [f"weights file: {path if path is not None else '(in memory)'}",
+               f"arch {net.arch}: {ARCHITECTURES[net.arch].description}"]
+    stem0 = None
+    if conv1.shape[1] == 3:
+        conv1 = _display_kernels(conv1, model)
+        caption.append("kernels act on pixel values in 0..1 (the input normalisation is folded in)")
+    else:
+        first = next(m for m in net.stem if isinstance(m, nn.Conv2d))
+        stem0 = _display_kernels(first.weight.detach().float().cpu().numpy(), model)
+        caption.append(f"conv1 does not see RGB: it reads the stem's {conv1.shape[1]} feature maps (ReLU'd), so its "
+                       "tiles show weights per feature map; the stem's first layer is the RGB one")
+    title = f"First-layer filters - {Path(path).name if path is not None else 'model in memory'}"
+    return grids.filter_sheet(conv1, weights, bias, stem0=stem0, title=title, caption=tuple(caption)).image
+
+
+# --- activations ----------------------------------------------------------------------------------
+
+
+def downscale(frame: np.ndarray, max_side: int = ACTIVATION_MAX_SIDE) -> np.ndarray:
+    """The frame shrunk (area-averaged) so its longer side is at most max_side; smaller frames unchanged."""
+    h, w = frame.shape[:2]
+    if max(h, w) <= max_side:
+        return frame
+    f = max_side / max(h, w)
+    return cv2.resize(frame, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
+
+
+def activations_sheet(
+    model: SkinModel,
+    frame: np.ndarray,
+    *,
+    sort: str = "index",
+    width: int = grids.DEFAULT_WIDTH,
+    note: str | None = None,
+    title: str | None = None,
+) -> np.ndarray:
+    """One frame's sheet: input, mask, overlay and the 32 tanh maps on one -1..1 scale, BGR uint8.
+
+    frame is uint8 BGR (or gray/BGRA) of any size; the maps are computed on a copy at most 1024 px on its
+    longer side (said in the caption when it happens). sort: 'index' or 'weight'.
+    """
+    frame = as_bgr(frame)
+    small = downscale(frame)
+    probs, acts = model.probabilities_and_activations(small[None])
+    sizes = f"input {frame.shape[1]}x{frame.shape[0]}, maps {acts.shape[3]}x{acts.shape[2]}"
+    if small is not frame:
+        sizes += f" (computed on a copy downscaled to {small.shape[1]}x{small.shape[0]})"
+    note = f"{note};   {sizes}" if note else sizes
+    return grids.activation_grid(probs[0], acts[0], model, small, sort=sort, width=width, title=title, note=note)
+
+
+def video_activation_sheets(
+    model: SkinModel,
+    video: str | Path,
+    every: int,
+    *,
+    sort: str = "index",
+    width: int = grids.DEFAULT_WIDTH,
+    batch_size: int = 4,
+) -> Iterator[tuple[int, np.ndarray]]:
+    """(frame index, sheet) for frames 0, every, 2 x every, ... of a video, streamed."""
+    if every < 1:
+        raise UsageError(f"--every must be at least 1, not {every}")
+    name = Path(video).name
+    for i, frame in enumerate(prefetch(VideoReader(video))):
+        if i % every == 0:
+            yield i, activations_sheet(model, frame, sort=sort, width=width, note=f"{name}, frame {i}",
+                                       title=f"Activation maps - {name}, frame {i}")
+
+
+# --- overlays -------------------------------------------------------------------------------------
+
+
+def overlay_image(model: SkinModel, image: np.ndarray) -> np.ndarray:
+    """The image with its skin mask tinted over it (alpha from the probability), BGR uint8, same size."""
+    image = as_bgr(image)
+    return grids.overlay(image, model.probability_image(image))
+
+
+class OverlayVideoWriter:
+    """Write BGR frames as an .mp4 a person can play: H.264 where this OpenCV can encode it, else MPEG-4 (mp4v).
+
+    Opens on the first frame (odd sizes are cropped to even, as the encoders need), writes under a temporary
+    name and renames into place on ``commit``; without commit the file is removed (or kept as *.partial).
+    """
+
+    def __init__(self, path: Path, fps: float, keep_partial: bool = False) -> None:
+        self.path = Path(path)
+        self.fps = fps
+        self.keep_partial = keep_partial
+        self.frames = 0
+        self.codec: str | None = None
+        self._writer: cv2.VideoWriter | None = None
+        self._tmp: Path | None = None
+        self._size: tuple[int, int] | None = None
+
+    def __enter__(self) -> "OverlayVideoWriter":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._tmp is not None:
+            self._discard()
+
+    def _open(self, size: tuple[int, int]) -> None:
+        self._size = size
+        try:
+            self._tmp = temp_beside(self.path)
+        except OSError as exc:
+            raise OutputError(f"cannot write ({exc.strerror or exc})", self.path) from None
+        for codec in OVERLAY_CODECS:
+            writer = cv2.VideoWriter(str(self._tmp), cv2.CAP_FFMPEG, cv2.VideoWriter_fourcc(*codec), self.fps, size)
+            if writer.isOpened():
+                self._writer, self.codec = writer, codec
+                return
+            writer.release()
+        self._discard()
+        raise OutputError(f"cannot open an .mp4 writer ({' or '.join(OVERLAY_CODECS)}; OpenCV without FFmpeg?)",
+                          self.path)
+
+    def write(self, frame: np.ndarray) -> None:
+        """Append one (H, W, 3) uint8 BGR frame."""
+        h, w = frame.shape[:2]
+        size = (w - w % 2, h - h % 2)
+        if self._tmp is None:
+            if min(size) < 2:
+                raise OutputError(f"frames of {w}x{h} are too small for a video", self.path)
+            self._open(size)
+        elif self._size != size:
+            raise OutputError(f"frame size changed from {self._size} to {size} mid-video", self.path)
+        assert self._writer is not None
+        self._writer.write(np.ascontiguousarray(frame[: size[1], : size[0]]))
+        self.frames += 1
+
+    def commit(self) -> None:
+        """Finish the file and move it under its final name."""
+        if self._writer is not None:
+            self._writer.release()
+            self._writer = None
+        if self._tmp is None:
+            raise OutputError("no frames were written", self.path)
+        if self._tmp.stat().st_size == 0:
+            self._discard()
+            raise OutputError("video writer produced an empty file (disk full?)", self.path)
+        try:
+            commit(self._tmp, self.path)
+        except OSError as exc:
+            self._discard()
+            raise OutputError(f"cannot write ({exc.strerror or exc})", self.path) from None
+        self._tmp = None
+
+    def _discard(self) -> None:
+        if self._writer is not None:
+            self._writer.release()
+            self._writer = None
+        tmp, self._tmp = self._tmp, None
+        if tmp is not None:
+            discard(tmp, self.path, self.keep_partial)
+
+
+def write_overlay_video(
+    model: SkinModel,
+    video: str | Path,
+    out: str | Path,
+    *,
+    batch_size: int = 4,
+    keep_partial: bool = False,
+    on_frames: Callable[[int], None] | None = None,
+) -> int:
+    """Write the overlay video of ``video`` to ``out`` (.mp4); returns the number of frames written."""
+    reader = VideoReader(video)
+    with OverlayVideoWriter(Path(out), reader.info.fps, keep_partial) as writer:
+        for result in run_frames(model, prefetch(reader), batch_size):
+            writer.write(grids.overlay(result.frame, result.prob))
+            if on_frames:
+                on_frames(1)
+        writer.commit()
+    return writer.frames
+
+
+# --- files ----------------------------------------------------------------------------------------
+
+
+def write_image(path: str | Path, image: np.ndarray) -> None:
+    """Encode by the file's suffix (.png, .jpg, ...) and write atomically; OutputError naming the file."""
+    path = Path(path)
+    try:
+        ok, buf = cv2.imencode(path.suffix.lower() or ".png", image)
+    except cv2.error:
+        ok = False
+    if not ok:
+        raise OutputError(f"cannot encode an image as {path.suffix or '(no suffix)'}; use .png or .jpg", path)
+    write_file_atomic(path, buf.tobytes())
