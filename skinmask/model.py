@@ -10,8 +10,11 @@ Lin et al. 2014; the attention mask of DeepPhys, Chen & McDuff 2018), so each of
 how much the projection listens to one filter.
 
 - ``softconv``: the seed net, conv1 sees RGB directly (C = 3): 3x3 receptive field.
-- ``softconv-ctx``: a small stem of 3x3 and dilated 3x3 convolutions before conv1, so the 32
-  filters see context beyond 3x3 pixels (receptive field 23x23) at modest cost.
+- ``softconv-ctx``: a slim stem of 3x3 and dilated 3x3 convolutions (6, 8, 8 channels; dilations
+  1, 2, 4) before conv1, so the 32 filters see context beyond 3x3 pixels (receptive field 17x17 at
+  the working scale). Meant to run at scale 0.5, where it costs about what the seed net costs per
+  full-resolution pixel while seeing 34x34 full-resolution pixels.
+- ``softconv-ctx16``: the same stem with 16 channels per layer (about 2.8x the cost).
 
 Pure torch: tensors in, tensors out; no files, no OpenCV, no printing.
 """
@@ -40,9 +43,17 @@ ARCHITECTURES: dict[str, ArchSpec] = {
     "softconv": ArchSpec("softconv", (), (), "3x3 conv -> 32 tanh -> 1x1 projection (the seed net)"),
     "softconv-ctx": ArchSpec(
         "softconv-ctx",
+        (6, 8, 8),
+        (1, 2, 4),
+        "3x3 (6), dilated 3x3 d=2 (8), d=4 (8) stem -> 3x3 conv -> 32 tanh -> 1x1 projection "
+        "(receptive field 17x17; about 3,500 MACs per working pixel, 880 per full-res pixel at scale 0.5)",
+    ),
+    "softconv-ctx16": ArchSpec(
+        "softconv-ctx16",
         (16, 16, 16),
         (1, 2, 4),
-        "3x3, dilated 3x3 (d=2, d=4) stem -> 3x3 conv -> 32 tanh -> 1x1 projection",
+        "3x3, dilated 3x3 (d=2, d=4) stem, 16 channels -> 3x3 conv -> 32 tanh -> 1x1 projection "
+        "(receptive field 17x17; about 9,700 MACs per working pixel)",
     ),
 }
 

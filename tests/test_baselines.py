@@ -44,7 +44,7 @@ def test_ycrcb_bounds(cr, cb, expected):
     bgr = _ycrcb_pixel(128, cr, cb)
     # round trip through BGR can move Cr/Cb by 1: test on the exact converted value
     ycc = cv2.cvtColor(bgr, cv2.COLOR_BGR2YCrCb)[0, 0]
-    want = 133 <= ycc[1] <= 173 and 77 <= ycc[2] <= 127
+    want = bool(133 <= ycc[1] <= 173 and 77 <= ycc[2] <= 127)
     assert bool(ycrcb_mask(bgr)[0, 0]) is want
     if abs(int(ycc[1]) - cr) == 0 and abs(int(ycc[2]) - cb) == 0:
         assert want is expected

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
 import traceback
+from typing import NoReturn
 
 import typer
 
@@ -36,13 +38,48 @@ def _root(
 # Each command module adds its commands to the app.
 from . import predict as _predict  # noqa: E402
 from . import trace as _trace  # noqa: E402
+from . import visualize as _visualize  # noqa: E402
+from . import train as _train  # noqa: E402
+from . import evaluate as _evaluate  # noqa: E402
 
 _predict.register(app)
 _trace.register(app)
+_visualize.register(app)
+_train.register(app)
+_evaluate.register(app)
 
 
 def _on_sigterm(signum: int, frame: object) -> None:
     raise SystemExit(143)
+
+
+def _is_broken_pipe(exc: BaseException | None) -> bool:
+    """Whether ``exc`` is a write to a closed pipe, or was raised while handling one.
+
+    Typer turns a BrokenPipeError inside a command into ``sys.exit(1)``; the SystemExit it raises
+    carries the BrokenPipeError as its context.
+    """
+    while exc is not None:
+        if isinstance(exc, BrokenPipeError):
+            return True
+        exc = exc.__context__
+    return False
+
+
+def _exit_quietly_on_closed_pipe() -> NoReturn:
+    # Downstream closed the pipe (`| head -3`): stop quietly with 0, as Unix filters do. Point fd 1 at
+    # /dev/null so the interpreter's final flush of anything still buffered cannot raise again.
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.__stdout__.fileno())
+    sys.exit(0)
+
+
+def _flush_stdout() -> None:
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _exit_quietly_on_closed_pipe()
 
 
 def main() -> None:
@@ -65,17 +102,18 @@ def main() -> None:
         common.error_line("interrupted")
         sys.exit(130)
     except BrokenPipeError:
-        # Downstream closed the pipe (`| head`): stop quietly, as Unix tools do.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        sys.exit(0)
+        _exit_quietly_on_closed_pipe()
     except typer.Exit as exc:
+        _flush_stdout()
         sys.exit(exc.exit_code)
-    except SystemExit:
+    except SystemExit as exc:
+        if _is_broken_pipe(exc):
+            _exit_quietly_on_closed_pipe()
         raise
     except Exception as exc:  # a bug, not a user error: still one line unless --debug
         if common.state.debug:
             traceback.print_exc()
         common.error_line(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)")
         sys.exit(1)
+    _flush_stdout()
     sys.exit(code if isinstance(code, int) else 0)

@@ -1,0 +1,114 @@
+"""`skinmask train`: labelled dataset folders -> a weights file with its threshold and provenance."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from . import common
+from .common import DebugOpt, QuietOpt
+
+
+def train(
+    datasets: Annotated[list[Path], typer.Argument(
+        help="Dataset folders, each with images/ and masks/ (same stems; mask 255 = skin) and optionally an "
+        "index.csv with a split column.", show_default=False)],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Weights file to write (.safetensors).")] = Path(
+        "skinmask.safetensors"),
+    negatives: Annotated[Optional[list[Path]], typer.Option(
+        "--negatives", "-n", help="Folder of photos with no people (every pixel non-skin); repeatable.",
+        show_default=False)] = None,
+    init: Annotated[Optional[str], typer.Option(
+        "--init", help="Start from these weights ('default', a shipped name or a file) instead of from scratch; "
+        "their architecture and scale are kept.", show_default=False)] = None,
+    arch: Annotated[str, typer.Option("--arch", help="Architecture: softconv, softconv-ctx, softconv-ctx16.")] = "softconv-ctx",
+    scale: Annotated[float, typer.Option("--scale", help="Working scale: the network runs on frames resized by this "
+                                         "factor (0.05..1), in training and in inference.")] = 0.5,
+    steps: Annotated[int, typer.Option("--steps", min=1, help="Optimiser steps.")] = 3000,
+    epochs: Annotated[Optional[float], typer.Option(
+        "--epochs", min=0.01, help="Instead of --steps: passes over the training images (one crop per image per "
+        "pass).", show_default=False)] = None,
+    batch: Annotated[int, typer.Option("--batch", min=1, help="Crops per step.")] = 16,
+    crop: Annotated[int, typer.Option("--crop", min=16, help="Crop size in working pixels.")] = 96,
+    lr: Annotated[float, typer.Option("--lr", help="Peak learning rate (Adam, cosine decay).")] = 3e-3,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed; same data + seed -> same weights.")] = 0,
+    neg_weight: Annotated[float, typer.Option("--neg-weight", help="Sampling share of all negatives folders "
+                                              "together, relative to one dataset.")] = 1.0,
+    paste: Annotated[float, typer.Option("--paste", help="Probability a negative crop gets skin pasted onto it.")] = 0.5,
+    hard_mining: Annotated[float, typer.Option("--hard-mining", help="Add the mean loss of this fraction of the "
+                                               "hardest pixels (0 = off).")] = 0.0,
+    no_augment: Annotated[bool, typer.Option("--no-augment", help="Turn off augmentation.")] = False,
+    threads: Annotated[int, typer.Option("--threads", min=1, help="CPU threads for torch.")] = 2,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the output file if it exists.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the saved metadata as JSON on stdout.")] = False,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Train a skin network on dataset folders and save weights with a calibrated threshold.
+
+    Batches draw every dataset equally often (balanced sampling). The mask threshold is chosen on the
+    datasets' held-out splits (val, else test; HGR1-like folders without a split get a fixed 1-in-5
+    holdout) and stored with the weights: `skinmask predict --threshold auto` uses it.
+
+    Examples:
+
+      skinmask train ../shared/data/sfa ../shared/data/hgr1 --negatives ../shared/data/backgrounds -o models/my.safetensors
+
+      skinmask train mydata/ --init default --epochs 5 -o mine.safetensors
+    """
+    common.setup(debug, quiet)
+    from ..datasets import open_dataset
+    from ..errors import OutputError, UsageError
+    from ..training import TrainConfig
+    from ..training import train as run_train
+    from ..weights import save_weights
+
+    if output.exists() and not overwrite:
+        raise OutputError("already exists (use --overwrite to replace it)", output)
+    if output.suffix != ".safetensors":
+        raise UsageError(f"--output must end in .safetensors, not {output.name!r}")
+    if not output.parent.exists():
+        raise OutputError("the output folder does not exist", output.parent)
+    if not 0.05 <= scale <= 1.0:
+        raise UsageError(f"--scale must be in 0.05..1, not {scale}")
+    labelled = [open_dataset(d) for d in datasets]
+    negs = [open_dataset(d, negatives=True) for d in (negatives or [])]
+    cfg = TrainConfig(arch=arch, scale=scale, steps=steps, batch=batch, crop=crop, lr=lr, seed=seed,
+                      neg_weight=neg_weight, paste=paste, hard_mining=hard_mining, augment=not no_augment,
+                      threads=threads, init=init)
+    if epochs is not None:
+        n_images = sum(len(d.select("train")) for d in labelled) + sum(len(d.select("train")) for d in negs)
+        cfg.steps = max(1, round(epochs * n_images / batch))
+    for d in labelled:
+        d.select("train")
+        d.select("heldout")
+    command = "skinmask " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    common.info_line(f"training {cfg.arch if not init else 'from ' + init} for {cfg.steps} steps on "
+                     + ", ".join(f"{d.name} ({len(d.select('train'))})" for d in labelled)
+                     + (f" + negatives {', '.join(d.name for d in negs)}" if negs else ""))
+
+    with common.make_progress() as progress:
+        task = progress.add_task("training", total=cfg.steps, rate="")
+
+        def on_step(step: int, total: int, rec: dict) -> None:
+            f1 = rec.get("val_f1_mean")
+            progress.update(task, completed=step,
+                            rate=f"loss {rec['loss']:.4f}" + (f" val F1 {f1:.3f}" if f1 is not None else ""))
+
+        log = (lambda s: progress.console.print(s, soft_wrap=True)) if not quiet else None
+        result = run_train(labelled, negs, cfg, command=command, log=log, progress=on_step)
+    save_weights(output, result.model, result.meta)
+    common.info_line(f"[green]saved[/] {output}: arch {result.meta.arch}, scale {result.meta.scale}, "
+                     f"threshold {result.meta.threshold:.2f}, {result.seconds:.0f} s")
+    if json_out:
+        sys.stdout.write(json.dumps({"weights": str(output), "arch": result.meta.arch, "scale": result.meta.scale,
+                                     "threshold": result.meta.threshold, "info": result.meta.info}) + "\n")
+
+
+def register(app: typer.Typer) -> None:
+    app.command(no_args_is_help=True)(train)

@@ -1,0 +1,81 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from skinmask.cli.app import app
+from skinmask.datasets import open_dataset
+from skinmask.evaluation import evaluate_dataset, fit_bayes
+from skinmask.metrics import confusion, scores
+
+from ._skin_synth import make_dataset
+
+
+class FixedModel:
+    """A stand-in model: probability 1 on exactly the given pixels."""
+
+    threshold = 0.5
+
+    def __init__(self, fn):
+        self.fn = fn
+
+    def probability_image(self, img):
+        return self.fn(img).astype(np.float32)
+
+
+def test_evaluate_matches_hand_computed(tmp_path):
+    ds = open_dataset(make_dataset(tmp_path / "d", n=4, splits=("train", "val")))
+    from skinmask.baselines import kovac_mask
+    from skinmask.datasets import load_sample
+
+    rep = evaluate_dataset(ds, "val", model=FixedModel(kovac_mask), baselines=("kovac", "ycrcb"))
+    f1s = []
+    for s in ds.select("val"):
+        img, m = load_sample(s)
+        f1s.append(scores(confusion(kovac_mask(img), m))["f1"])
+    assert rep["split"] == "val" and rep["images"] == 2
+    assert rep["results"]["model"]["f1"]["mean"] == pytest.approx(np.mean(f1s))
+    assert rep["results"]["kovac"]["f1"]["mean"] == pytest.approx(np.mean(f1s))
+
+
+def test_bayes_fit_on_train(tmp_path):
+    ds = open_dataset(make_dataset(tmp_path / "d", n=6))
+    hb = fit_bayes([ds])
+    rep = evaluate_dataset(ds, "heldout", baselines=("bayes",), bayes=hb)
+    assert rep["results"]["bayes"]["f1"]["mean"] > 0.8  # the disc colour is unique
+
+
+def test_cli_train_and_evaluate(tmp_path):
+    root = make_dataset(tmp_path / "d", n=8)
+    w = tmp_path / "w.safetensors"
+    runner = CliRunner()
+    r = runner.invoke(app, ["train", str(root), "-o", str(w), "--arch", "softconv", "--scale", "1", "--steps", "6",
+                            "--batch", "2", "--crop", "24", "--threads", "1", "-q"], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    assert w.is_file()
+    r = runner.invoke(app, ["evaluate", str(root), "--weights", str(w), "--baselines", "--json", "-q"],
+                      catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    assert set(doc["datasets"][0]["results"]) == {"model", "ycrcb", "kovac", "bayes"}
+
+
+def test_cli_split_and_missing_masks_errors(tmp_path, capsys):
+    from skinmask.datasets import open_dataset as od  # noqa: F401
+    from skinmask.errors import InputError, UsageError
+
+    root = make_dataset(tmp_path / "d", n=4, splits=("train", "test"))
+    runner = CliRunner()
+    r = runner.invoke(app, ["evaluate", str(root), "--split", "val", "--no-model", "--baselines"])
+    assert isinstance(r.exception, UsageError) and "no 'val' split" in str(r.exception)
+    (root / "masks" / "s00.png").unlink()
+    r = runner.invoke(app, ["evaluate", str(root), "--no-model", "--baselines"])
+    assert isinstance(r.exception, InputError) and "no mask" in str(r.exception)
+
+
+def test_evaluate_shared_abdomen_baselines(shared_data):
+    ds = open_dataset(shared_data / "abdomen")
+    rep = evaluate_dataset(ds, "val", baselines=("kovac",))
+    assert rep["images"] == 121 and 0.3 < rep["results"]["kovac"]["f1"]["mean"] < 1

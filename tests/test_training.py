@@ -1,0 +1,75 @@
+import numpy as np
+import pytest
+import torch
+
+from skinmask.datasets import open_dataset
+from skinmask.inference import SkinModel
+from skinmask.training import BatchMaker, TrainConfig, load_source, train
+from skinmask.weights import load_weights, save_weights
+
+from ._skin_synth import make_dataset
+
+
+def _cfg(**kw):
+    base = dict(arch="softconv", scale=1.0, steps=30, batch=4, crop=32, lr=1e-2, seed=3, val_every=15,
+                val_images=2, threads=1)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+@pytest.fixture
+def synth(tmp_path):
+    return [open_dataset(make_dataset(tmp_path / "a", n=8, seed=1))], [open_dataset(make_dataset(tmp_path / "n", n=3, seed=2), negatives=True)]
+
+
+def test_training_reduces_loss_and_is_deterministic(synth, tmp_path):
+    ds, neg = synth
+    r1 = train(ds, neg, _cfg(), command="test")
+    r2 = train(ds, neg, _cfg(), command="test")
+    for (k, a), (_, b) in zip(r1.model.state_dict().items(), r2.model.state_dict().items()):
+        assert torch.equal(a, b), k
+    assert r1.meta.threshold == r2.meta.threshold
+    # the loss goes down: compare the untrained net with the trained one on a fixed batch
+    src = load_source(ds[0], "train", 1.0, 1.0)
+    imgs, masks = BatchMaker([src], _cfg(augment=False), seed=9).batch()
+    from skinmask.inference import to_input
+    from skinmask.model import build_model
+
+    torch.manual_seed(3)
+    fresh = build_model("softconv")
+    x, y = to_input(imgs, r1.meta.input, torch.device("cpu")), torch.from_numpy(masks)[:, None]
+    bce = torch.nn.functional.binary_cross_entropy
+    with torch.no_grad():
+        assert bce(r1.model(x), y) < bce(fresh(x), y)
+    info = r1.meta.info
+    assert info["seed"] == 3 and info["command"] == "test"
+    assert info["data"][0]["sha256_train_files"] and info["data"][1]["negatives"]
+    assert 0 < r1.meta.threshold < 1
+
+
+def test_different_seed_differs(synth):
+    ds, neg = synth
+    a = train(ds, neg, _cfg(steps=5), calibrate=False).model.state_dict()
+    b = train(ds, neg, _cfg(steps=5, seed=4), calibrate=False).model.state_dict()
+    assert not torch.equal(a["conv1.weight"], b["conv1.weight"])
+
+
+def test_saved_file_loads_and_predicts_identically(synth, tmp_path):
+    ds, neg = synth
+    r = train(ds, neg, _cfg(arch="softconv-ctx", scale=0.5, steps=4, crop=24), calibrate=False)
+    path = save_weights(tmp_path / "w.safetensors", r.model, r.meta)
+    net, meta = load_weights(path)
+    assert meta.arch == "softconv-ctx" and meta.scale == 0.5 and meta.info["seed"] == 3
+    img = np.random.default_rng(0).integers(0, 256, (37, 53, 3), dtype=np.uint8)
+    a = SkinModel(r.model, r.meta, torch.device("cpu")).probability_image(img)
+    b = SkinModel(net, meta, torch.device("cpu")).probability_image(img)
+    np.testing.assert_array_equal(a, b)
+    assert a.shape == (37, 53)
+
+
+def test_fine_tune_keeps_arch(synth, tmp_path):
+    ds, neg = synth
+    r = train(ds, neg, _cfg(arch="softconv-ctx", scale=0.5, steps=3, crop=24), calibrate=False)
+    p = save_weights(tmp_path / "base.safetensors", r.model, r.meta)
+    r2 = train(ds, [], _cfg(init=str(p), steps=3, crop=24), calibrate=False)
+    assert r2.meta.arch == "softconv-ctx" and r2.meta.scale == 0.5
