@@ -135,10 +135,10 @@ def overlay(frame: np.ndarray, prob: np.ndarray, colour: tuple[int, int, int] = 
     h, w = frame.shape[:2]
     if prob.shape != (h, w):
         prob = cv2.resize(prob, (w, h), interpolation=cv2.INTER_LINEAR)
-    a = (np.clip(prob, 0.0, 1.0) * alpha).astype(np.float32)[..., None]  # (H, W, 1)
-    out = frame.astype(np.float32)
-    out += (np.asarray(colour, np.float32) - out) * a
-    return np.rint(out).astype(np.uint8)
+    a = np.clip(prob, 0.0, 1.0).astype(np.float32) * np.float32(alpha)  # (H, W)
+    tint = np.empty_like(frame)
+    tint[:] = colour
+    return cv2.blendLinear(np.ascontiguousarray(frame), tint, 1.0 - a, a)  # per-pixel weights, rounded
 
 
 def _header(img: np.ndarray, title: str, lines: list[str], y: int, width: int) -> int:

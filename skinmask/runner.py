@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -14,6 +15,9 @@ from .inference import SkinModel, to_mask
 from .inputs import InputItem
 from .media import MaskVideoWriter, VideoReader, read_image, write_png
 from .pipeline import prefetch, run_frames
+
+if TYPE_CHECKING:
+    from .sources import FrameSource
 
 GRID_MAX_SIDE = 1024  # activation maps of larger images are computed on a copy downscaled to this
 
@@ -30,6 +34,7 @@ class PredictOptions:
     overwrite: bool = False
     batch_size: int = 4
     keep_partial: bool = False
+    overlay: bool = False  # also <rel>.overlay.png / .overlay.mp4: the mask tinted over the input
 
 
 @dataclass
@@ -91,7 +96,8 @@ def predict_item(
     on_frames: Callable[[int], None] | None = None,
 ) -> Record:
     """Predict one input and write its outputs; raise a typed error on failure (nothing half-written)."""
-    from .grids import activation_grid
+    from .grids import activation_grid, overlay
+    from .visualize import OverlayVideoWriter, activations_sheet
 
     start = time.perf_counter()
     out = output_path(item, opts)
@@ -99,6 +105,9 @@ def predict_item(
     stats = _Stats(opts.threshold if opts.threshold is not None else model.threshold)
     record = Record(input=str(item.path), output=str(out), kind=item.kind, engine=model.engine)
     grid_dir = opts.output_dir / (item.rel.as_posix() + ".grids")
+    overlay_path = opts.output_dir / (item.rel.as_posix() + (".overlay.mp4" if item.kind == "video" else ".overlay.png"))
+    if opts.overlay:
+        check_output(overlay_path, item, opts.overwrite)
 
     if item.kind == "image":
         image = read_image(item.path)
@@ -108,8 +117,12 @@ def predict_item(
         record.frames, (record.height, record.width) = 1, image.shape[:2]
         if opts.grids:
             grid_path = opts.output_dir / (item.rel.as_posix() + ".grid.png")
-            write_png(grid_path, activation_grid(*_image_activations(model, image), model))
+            write_png(grid_path, activations_sheet(model, image, note=item.rel.as_posix(),
+                                                   title=f"Activation maps - {item.path.name}"))
             record.extra_outputs.append(str(grid_path))
+        if opts.overlay:
+            write_png(overlay_path, overlay(image, prob))
+            record.extra_outputs.append(str(overlay_path))
         if on_frames:
             on_frames(1)
     else:
@@ -117,19 +130,26 @@ def predict_item(
         record.width, record.height = reader.info.width, reader.info.height
         every = max(1, opts.grid_every)
         want = (lambda i: i % every == 0) if opts.grids else None
-        with MaskVideoWriter(out, reader.info.fps, opts.video_format, opts.keep_partial) as writer:
+        with MaskVideoWriter(out, reader.info.fps, opts.video_format, opts.keep_partial) as writer, \
+                OverlayVideoWriter(overlay_path, reader.info.fps, opts.keep_partial) as tinted:  # opens on first write
             for result in run_frames(model, prefetch(reader), opts.batch_size, want):
                 writer.write(to_mask(result.prob, opts.threshold))
                 stats.add(result.prob)
+                if opts.overlay:
+                    tinted.write(overlay(result.frame, result.prob))
                 if result.activations is not None:
                     grid_path = grid_dir / f"{result.index:06d}.png"
-                    write_png(grid_path, activation_grid(result.prob, result.activations, model))
+                    write_png(grid_path, activation_grid(result.prob, result.activations, model, result.frame,
+                                                         note=f"{item.rel.as_posix()}, frame {result.index}"))
                     record.extra_outputs.append(str(grid_path))
                 if on_frames:
                     on_frames(1)
             record.frames = writer.frames
             record.height, record.width = (result.prob.shape if writer.frames else (record.height, record.width))
             writer.commit()
+            if opts.overlay:
+                tinted.commit()
+                record.extra_outputs.append(str(overlay_path))
         try:
             reader.check_complete()
         except IncompleteVideoError as exc:
@@ -150,3 +170,44 @@ def _image_activations(model: SkinModel, image: np.ndarray) -> tuple[np.ndarray,
         image = cv2.resize(image, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
     probs, acts = model.probabilities_and_activations(image[None])
     return probs[0], acts[0]
+
+
+def predict_stream(
+    model: SkinModel,
+    source: FrameSource,
+    sink,
+    opts: PredictOptions,
+    output: str | None = None,
+    on_frames: Callable[[int], None] | None = None,
+) -> Record:
+    """Predict a streamed source (stdin image, raw frames, a video sent to stdout) into ``sink``.
+
+    ``sink`` takes each uint8 mask with ``write`` and is finished with ``commit``
+    (see :mod:`skinmask.sources`). Frames go through the shared pipeline; a single image takes
+    the same (tiled when large) path as :func:`predict_item`.
+    """
+    start = time.perf_counter()
+    stats = _Stats(opts.threshold if opts.threshold is not None else model.threshold)
+    record = Record(input=source.name, output=output, kind=source.kind, engine=model.engine)
+    if source.kind == "image":
+        probs: Iterator[np.ndarray] = (model.probability_image(frame) for frame in source.frames)
+    else:
+        probs = (result.prob for result in run_frames(model, prefetch(source.frames), opts.batch_size))
+    with sink:
+        for prob in probs:
+            sink.write(to_mask(prob, opts.threshold))
+            stats.add(prob)
+            record.frames += 1
+            record.height, record.width = prob.shape
+            if on_frames:
+                on_frames(1)
+        sink.commit()
+    try:
+        source.check_complete()
+    except IncompleteVideoError as exc:
+        record.complete = False
+        record.error = str(exc)
+    record.skin_fraction = round(stats.fraction, 6)
+    record.mean_probability = round(stats.mean, 6)
+    record.seconds = round(time.perf_counter() - start, 4)
+    return record

@@ -69,6 +69,8 @@ def predict(
     grids: Annotated[bool, typer.Option("--grids", help="Also write the 32-filter activation grid "
                                         "(<stem>.grid.png; for videos <stem>.grids/NNNNNN.png).")] = False,
     grid_every: Annotated[int, typer.Option("--grid-every", min=1, help="With --grids on video: every Nth frame.")] = 30,
+    overlay: Annotated[bool, typer.Option("--overlay", help="Also write the mask tinted over the input, to judge "
+                                          "it at a glance (<stem>.overlay.png; for videos <stem>.overlay.mp4).")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace outputs that already exist.")] = False,
     json_lines: Annotated[bool, typer.Option("--json", help="One JSON object per output on stdout (schema in "
                                              "the README); progress and summary stay on stderr.")] = False,
@@ -130,6 +132,8 @@ def predict(
     if from_list == STDIN and STDIN in specs:
         raise UsageError("stdin cannot carry both an image and the --from path list")
     if raw is not None or STDIN in specs or str(output) == STDIN:
+        if overlay:
+            raise UsageError("--overlay needs file inputs and an output folder, not stdin, --raw or -o -")
         code = _predict_stream(specs, output, raw, pix_fmt.value, fps, threshold, video_format.value, grids,
                                overwrite, json_lines, batch_size, keep_partial, weights, device, start)
         raise typer.Exit(code)
@@ -149,6 +153,7 @@ def predict(
     opts = PredictOptions(
         output_dir=output, threshold=parse_threshold(threshold, model.threshold), video_format=video_format.value,
         grids=grids, grid_every=grid_every, overwrite=overwrite, batch_size=batch_size, keep_partial=keep_partial,
+        overlay=overlay,
     )
     failures = len(input_errors)
     frames = 0
