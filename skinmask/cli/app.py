@@ -39,13 +39,11 @@ def _root(
 from . import predict as _predict  # noqa: E402
 from . import trace as _trace  # noqa: E402
 from . import visualize as _visualize  # noqa: E402
-from . import visualize as _visualize  # noqa: E402
 from . import train as _train  # noqa: E402
 from . import evaluate as _evaluate  # noqa: E402
 
 _predict.register(app)
 _trace.register(app)
-_visualize.register(app)
 _visualize.register(app)
 _train.register(app)
 _evaluate.register(app)
