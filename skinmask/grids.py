@@ -269,19 +269,23 @@ def activation_grid(
     width: int = DEFAULT_WIDTH,
     title: str | None = None,
     note: str | None = None,
+    boxes: dict | None = None,
 ) -> np.ndarray:
     """The activation sheet for one frame of a loaded SkinModel, BGR uint8 (the drawer predict and visualize share).
 
     prob (H, W) and acts (32, h, w) as returned by ``model.probabilities_and_activations``; frame the BGR
     input they came from (shown beside the mask, optional). ``sort`` is 'index' or 'weight'; ``note`` is an
-    extra caption line (input name, frame number, sizes).
+    extra caption line (input name, frame number, sizes). A ``boxes`` dict is filled with the layout.
     """
     weights, bias = projection_weights(model)
     order = activation_order(weights, sort)
     ordering = "ordered by filter index" if sort == "index" else "ordered by projection weight, + to -"
     caption = (f"weights: {weights_label(model)};   tiles {ordering}",) + ((note,) if note else ())
-    return activation_sheet(prob, acts, weights, bias, frame, order=order, width=width,
-                            title=title or "Activation maps", caption=caption).image
+    sheet = activation_sheet(prob, acts, weights, bias, frame, order=order, width=width,
+                             title=title or "Activation maps", caption=caption)
+    if boxes is not None:
+        boxes.update(sheet.boxes)
+    return sheet.image
 
 
 # --- the filter sheet -----------------------------------------------------------------------------

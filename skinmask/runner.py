@@ -117,7 +117,7 @@ def predict_item(
         record.frames, (record.height, record.width) = 1, image.shape[:2]
         if opts.grids:
             grid_path = opts.output_dir / (item.rel.as_posix() + ".grid.png")
-            write_png(grid_path, activations_sheet(model, image, note=item.rel.as_posix(),
+            write_png(grid_path, activations_sheet(model, image, note=item.path.name,
                                                    title=f"Activation maps - {item.path.name}"))
             record.extra_outputs.append(str(grid_path))
         if opts.overlay:
@@ -139,8 +139,9 @@ def predict_item(
                     tinted.write(overlay(result.frame, result.prob))
                 if result.activations is not None:
                     grid_path = grid_dir / f"{result.index:06d}.png"
+                    shown = f"{item.path.name}, frame {result.index}"
                     write_png(grid_path, activation_grid(result.prob, result.activations, model, result.frame,
-                                                         note=f"{item.rel.as_posix()}, frame {result.index}"))
+                                                         note=shown, title=f"Activation maps - {shown}"))
                     record.extra_outputs.append(str(grid_path))
                 if on_frames:
                     on_frames(1)

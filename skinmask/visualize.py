@@ -87,11 +87,13 @@ def activations_sheet(
     width: int = grids.DEFAULT_WIDTH,
     note: str | None = None,
     title: str | None = None,
+    boxes: dict | None = None,
 ) -> np.ndarray:
     """One frame's sheet: input, mask, overlay and the 32 tanh maps on one -1..1 scale, BGR uint8.
 
     frame is uint8 BGR (or gray/BGRA) of any size; the maps are computed on a copy at most 1024 px on its
-    longer side (said in the caption when it happens). sort: 'index' or 'weight'.
+    longer side (said in the caption when it happens). sort: 'index' or 'weight'. ``boxes``, when given, is
+    filled with the layout (name -> x, y, w, h), e.g. ``tile:<slot>``.
     """
     frame = as_bgr(frame)
     small = downscale(frame)
@@ -100,7 +102,8 @@ def activations_sheet(
     if small is not frame:
         sizes += f" (computed on a copy downscaled to {small.shape[1]}x{small.shape[0]})"
     note = f"{note};   {sizes}" if note else sizes
-    return grids.activation_grid(probs[0], acts[0], model, small, sort=sort, width=width, title=title, note=note)
+    return grids.activation_grid(probs[0], acts[0], model, small, sort=sort, width=width, title=title, note=note,
+                                  boxes=boxes)
 
 
 def video_activation_sheets(
