@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import sys
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +18,8 @@ os.environ.setdefault("OPENCV_VIDEOIO_DEBUG", "0")
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
+
+cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # also when cv2 was imported before us
 
 from .atomic import atomic_path, commit, discard, temp_beside  # noqa: E402
 from .errors import IncompleteVideoError, InputError, OutputError  # noqa: E402
@@ -29,9 +33,11 @@ VIDEO_SUFFIXES = frozenset(
 
 
 def set_debug(debug: bool) -> None:
-    """Let OpenCV/FFmpeg warnings through (debug) or keep them silent."""
-    with contextlib.suppress(Exception):
-        cv2.setLogLevel(3 if debug else 0)  # 3 = warning, 0 = silent
+    """Let OpenCV/FFmpeg/libpng/libjpeg warnings through (debug) or keep them silent."""
+    global _DEBUG
+    _DEBUG = debug
+    log = cv2.utils.logging
+    log.setLogLevel(log.LOG_LEVEL_WARNING if debug else log.LOG_LEVEL_SILENT)
 
 
 def is_image(path: Path) -> bool:
@@ -56,24 +62,68 @@ def _read_bytes(path: Path) -> bytes:
     return data
 
 
+_DEBUG = False
+
+_MAGIC = {
+    b"\xff\xd8\xff": "JPEG",
+    b"\x89PNG\r\n\x1a\n": "PNG",
+    b"BM": "BMP",
+    b"GIF8": "GIF",
+    b"II*\x00": "TIFF",
+    b"MM\x00*": "TIFF",
+}
+
+
+@contextlib.contextmanager
+def native_stderr_captured() -> Iterator[list[str]]:
+    """Capture what C libraries (libpng, libjpeg) print on fd 2; the lines land in the yielded list.
+
+    With --debug nothing is captured, so the chatter reaches the terminal.
+    """
+    lines: list[str] = []
+    if _DEBUG:
+        yield lines
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with tempfile.TemporaryFile() as tmp:
+            os.dup2(tmp.fileno(), 2)
+            try:
+                yield lines
+            finally:
+                os.dup2(saved, 2)
+                tmp.seek(0)
+                lines += [ln.strip() for ln in tmp.read(4096).decode("utf-8", "replace").splitlines() if ln.strip()]
+    finally:
+        os.close(saved)
+
+
+def _diagnose(data: bytes, chatter: list[str]) -> str:
+    """Why undecodable bytes failed, in words a user can act on."""
+    fmt = next((name for magic, name in _MAGIC.items() if data.startswith(magic)), None)
+    detail = f" ({chatter[0]})" if chatter else ""
+    if fmt == "JPEG" and b"\xff\xd9" not in data[-64:]:
+        return f"truncated JPEG (the file ends before the end-of-image marker, {len(data)} bytes)"
+    if fmt == "PNG" and b"IEND" not in data[-64:]:
+        return f"truncated PNG (no IEND chunk, {len(data)} bytes)"
+    if fmt is not None:
+        return f"corrupt {fmt} data{detail}"
+    head = data[:512]
+    if head and sum(32 <= c < 127 or c in (9, 10, 13) for c in head) / len(head) > 0.95:
+        return "a text file, not an image"
+    return "not an image (unknown format or corrupt data)"
+
+
 def decode_image(data: bytes, name: str | Path = "<stdin>") -> np.ndarray:
-    """Encoded image bytes -> uint8 BGR (H, W, 3); gray, alpha, 16-bit and EXIF rotation handled."""
+    """Encoded image bytes -> uint8 BGR (H, W, 3); gray, alpha, palette, 16-bit and EXIF rotation handled."""
     if not data:
         raise InputError("empty input (0 bytes)", name)
-    if _looks_truncated(data):
-        raise InputError("truncated image data (the file ends before the image does)", name)
-    buf = np.frombuffer(data, np.uint8)
-    image = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    with native_stderr_captured() as chatter:
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if image is None or image.size == 0:
-        raise InputError("not a readable image (unknown format or corrupt data)", name)
+        raise InputError(_diagnose(data, chatter), name)
     return image
-
-
-def _looks_truncated(data: bytes) -> bool:
-    """JPEGs that lack their end marker decode as grey-padded pictures without an error: catch them."""
-    if data[:3] == b"\xff\xd8\xff":
-        return b"\xff\xd9" not in data[-4096:]
-    return False
 
 
 def read_image(path: str | Path) -> np.ndarray:
@@ -172,6 +222,21 @@ class VideoReader:
             )
 
 
+def count_packets(path: Path) -> int:
+    """Frames stored in a video file, counted from its packets without decoding (fast)."""
+    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    try:
+        if not cap.isOpened():
+            return 0
+        cap.set(cv2.CAP_PROP_FORMAT, -1)  # raw packets: no decoding
+        n = 0
+        while cap.grab():
+            n += 1
+        return n
+    finally:
+        cap.release()
+
+
 def seek_frame(path: str | Path, index: int) -> np.ndarray:
     """Frame ``index`` (0-based) of a video, decoded by reading up to it (exact even where seeking is not)."""
     if index < 0:
@@ -246,9 +311,11 @@ class MaskVideoWriter:
             self._writer = None
         if self._tmp is None:
             raise OutputError("no frames were written", self.path)
-        if self.format == "mkv" and self._tmp.stat().st_size == 0:
-            self._discard()
-            raise OutputError("video writer produced an empty file (disk full?)", self.path)
+        if self.format == "mkv":
+            stored = count_packets(self._tmp)
+            if stored != self.frames:  # FFmpeg only logs failed writes (disk full): verify what reached the disk
+                self._discard()
+                raise OutputError(f"only {stored} of {self.frames} frames reached the disk (disk full?)", self.path)
         try:
             commit(self._tmp, self.path)
         except OSError as exc:

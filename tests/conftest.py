@@ -92,21 +92,21 @@ class CliResult:
 
 
 @pytest.fixture
-def run_cli(capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch):
+def run_cli(capfd: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch):
     """Run `skinmask ARGS...` in-process through main() (the real error mapping), return code/out/err."""
     import sys
 
     from skinmask.cli.app import main
 
     def run(*args: object) -> CliResult:
-        capsys.readouterr()
+        capfd.readouterr()
         monkeypatch.setattr(sys, "argv", ["skinmask", *map(str, args)])
         try:
             main()
             code = 0
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        out, err = capsys.readouterr()
+        out, err = capfd.readouterr()
         return CliResult(code, out, err)
 
     return run

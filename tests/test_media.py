@@ -41,7 +41,7 @@ def test_bad_images_name_the_file(tmp_path: Path) -> None:
         read_image(empty)
     junk = tmp_path / "junk.png"
     junk.write_text("this is not a picture")
-    with pytest.raises(InputError, match=r"junk\.png: not a readable image"):
+    with pytest.raises(InputError, match=r"junk\.png: a text file, not an image"):
         read_image(junk)
     with pytest.raises(InputError, match="no such file"):
         read_image(tmp_path / "missing.jpg")
