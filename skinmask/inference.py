@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 import torch
 
+from .engines import TorchEngine, make_engine, to_input  # noqa: F401 (to_input re-exported)
 from .errors import DeviceError, InputError
 from .model import SkinNet
 from .weights import InputSpec, WeightsMeta, load_weights, resolve_weights
@@ -30,17 +32,6 @@ def select_device(device: str = "auto") -> torch.device:
                               f"(torch {torch.__version__}, built {'with' if torch.version.cuda else 'without'} CUDA)")
         return torch.device(device)
     raise DeviceError(f"unknown device {device!r}; use auto, cpu or cuda")
-
-
-def to_input(frames: np.ndarray, spec: InputSpec, device: torch.device) -> torch.Tensor:
-    """uint8 BGR frames (B, H, W, 3) -> normalised network input (B, 3, H, W) float32."""
-    t = torch.from_numpy(np.ascontiguousarray(frames)).to(device)  # (B, H, W, 3) uint8
-    if spec.channel_order == "rgb":
-        t = t.flip(-1)
-    x = t.permute(0, 3, 1, 2).float()  # (B, 3, H, W)
-    std = torch.tensor(spec.std, device=device).view(1, 3, 1, 1)
-    mean = torch.tensor(spec.mean, device=device).view(1, 3, 1, 1)
-    return (x / 255.0 - mean) / std
 
 
 def as_bgr(image: np.ndarray) -> np.ndarray:
@@ -66,7 +57,14 @@ class SkinModel:
     meta: WeightsMeta
     device: torch.device
     weights_path: Path | None = None
-    engine: str = "torch"
+    engine: str = "torch"  # the engine that runs the net: "onnxruntime" or "torch" (see skinmask.engines)
+    runner: Any = field(default=None, repr=False, compare=False)  # the engine object; None: eager torch
+
+    def _engine(self) -> Any:
+        if self.runner is None:
+            self.runner = TorchEngine(self.net, self.meta.input, self.device)
+            self.engine = self.runner.name
+        return self.runner
 
     @property
     def threshold(self) -> float:
@@ -79,13 +77,9 @@ class SkinModel:
         prob = self._run(small)
         return _resize_maps(prob, (h, w)) if small is not frames else prob
 
-    @torch.inference_mode()
     def _run(self, frames: np.ndarray) -> np.ndarray:
-        x = to_input(frames, self.meta.input, self.device)
-        prob = self.net(x)  # (B, 1, H, W)
-        return prob[:, 0].float().cpu().numpy()
+        return self._engine().probabilities(frames)  # (B, H, W) float32
 
-    @torch.inference_mode()
     def probabilities_and_activations(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Probabilities (B, H, W) and the 32 tanh activation maps (B, 32, h, w), float32.
 
@@ -93,10 +87,8 @@ class SkinModel:
         """
         h, w = frames.shape[1:3]
         small = _resize_frames(frames, self.meta.scale)
-        x = to_input(small, self.meta.input, self.device)
-        prob_t, acts_t = self.net(x, return_activations=True)
-        prob = prob_t[:, 0].float().cpu().numpy()
-        return (_resize_maps(prob, (h, w)) if small is not frames else prob), acts_t.float().cpu().numpy()
+        prob, acts = self._engine().probabilities_and_activations(small)
+        return (_resize_maps(prob, (h, w)) if small is not frames else prob), acts
 
     def probability_image(self, image: np.ndarray) -> np.ndarray:
         """Probability map (H, W) for one image of any size, tiled when large (identical result)."""
@@ -136,12 +128,18 @@ def _resize_maps(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.stack([cv2.resize(m, (w, h), interpolation=cv2.INTER_LINEAR) for m in maps])
 
 
-def load_model(weights: str | Path | None = None, device: str = "auto", engine: str = "torch") -> SkinModel:
-    """Load weights (default: the shipped model) onto a device, ready for :func:`predict`."""
+def load_model(weights: str | Path | None = None, device: str = "auto", engine: str = "auto") -> SkinModel:
+    """Load weights (default: the shipped model) onto a device, ready for :func:`predict`.
+
+    ``engine``: auto (onnxruntime when installed, else torch), onnxruntime or torch; ``model.engine``
+    names the one that runs.
+    """
     dev = select_device(device)
     net, meta = load_weights(weights)
     net.to(dev)
-    return SkinModel(net=net, meta=meta, device=dev, weights_path=resolve_weights(weights), engine=engine)
+    runner = make_engine(engine, net, meta.input, dev)
+    return SkinModel(net=net, meta=meta, device=dev, weights_path=resolve_weights(weights), engine=runner.name,
+                     runner=runner)
 
 
 def to_mask(prob: np.ndarray, threshold: float | None = None) -> np.ndarray:

@@ -87,10 +87,13 @@ def batches(frames: Iterable[np.ndarray], size: int) -> Iterator[list[np.ndarray
     """Group consecutive frames of the same shape into lists of at most ``size``."""
     batch: list[np.ndarray] = []
     for frame in frames:
-        if batch and (len(batch) >= size or frame.shape != batch[0].shape):
+        if batch and frame.shape != batch[0].shape:
             yield batch
             batch = []
         batch.append(frame)
+        if len(batch) >= size:  # hand a full batch on now, not when the next frame arrives (live pipes)
+            yield batch
+            batch = []
     if batch:
         yield batch
 
@@ -104,9 +107,21 @@ def run_frames(
     """Run the model over a frame stream, yielding one FrameResult per frame, in order.
 
     ``want_activations(i)`` says which frames also carry their 32 activation maps (costly: keep rare).
+    The model runs in its own thread, a bounded queue ahead of the consumer, so whatever the caller
+    does with each result (encode, write, statistics) overlaps the next batch's inference.
     """
+    size = max(1, batch_size)
+    return prefetch(_run_batches(model, frames, size, want_activations), depth=2 * size)
+
+
+def _run_batches(
+    model: SkinModel,
+    frames: Iterable[np.ndarray],
+    batch_size: int,
+    want_activations: Callable[[int], bool] | None,
+) -> Iterator[FrameResult]:
     index = 0
-    for batch in batches(frames, max(1, batch_size)):
+    for batch in batches(frames, batch_size):
         stack = np.stack(batch)  # (B, H, W, 3)
         wanted = [want_activations is not None and want_activations(index + k) for k in range(len(batch))]
         if any(wanted):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -20,6 +21,7 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 class RunState:
     debug: bool = False
     quiet: bool = False
+    engine: str = "auto"  # --engine, for every load_model call of the command
 
 
 state = RunState()
@@ -32,14 +34,28 @@ WeightsOpt = Annotated[
 DeviceOpt = Annotated[
     str, typer.Option("--device", help="auto | cpu | cuda. Asking for cuda where there is none is an error.")
 ]
+
+
+class EngineChoice(str, Enum):
+    auto = "auto"
+    onnxruntime = "onnxruntime"
+    torch = "torch"
+
+
+EngineOpt = Annotated[
+    EngineChoice,
+    typer.Option("--engine", help="What runs the network: onnxruntime (fast; the default when installed), "
+                 "torch (eager PyTorch, the reference), or auto. Masks agree within 1/255."),
+]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only error lines on stderr: no progress, no summary.")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks and OpenCV/FFmpeg warnings.")]
 OutputDirOpt = Annotated[Path, typer.Option("--output", "-o", help="Output folder ('-' for stdout where supported).")]
 
 
-def setup(debug: bool = False, quiet: bool = False) -> None:
-    """Record the verbosity flags and apply them to the libraries underneath."""
+def setup(debug: bool = False, quiet: bool = False, engine: str | EngineChoice = "auto") -> None:
+    """Record the verbosity flags (and --engine) and apply them to the libraries underneath."""
     state.debug, state.quiet = debug, quiet
+    state.engine = engine.value if isinstance(engine, EngineChoice) else str(engine)
     from .. import media
 
     media.set_debug(debug)

@@ -12,7 +12,7 @@ from typing import Annotated, Optional
 import typer
 
 from . import common
-from .common import DebugOpt, DeviceOpt, QuietOpt, WeightsOpt
+from .common import DebugOpt, DeviceOpt, EngineOpt, QuietOpt, WeightsOpt
 
 
 class VideoFormat(str, Enum):
@@ -86,6 +86,7 @@ def predict(
                                                "video output as <stem>.partial.mkv.")] = False,
     weights: WeightsOpt = None,
     device: DeviceOpt = "auto",
+    engine: EngineOpt = common.EngineChoice.auto,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
 ) -> None:
@@ -111,7 +112,7 @@ def predict(
 
     Exit codes: 0 all good, 1 some input failed, 2 usage error.
     """
-    common.setup(debug, quiet)
+    common.setup(debug, quiet, engine)
     from ..inference import load_model
     from ..inputs import check_output_collisions, expand_inputs
     from ..runner import PredictOptions, predict_item
@@ -149,7 +150,7 @@ def predict(
     if not items:
         raise typer.Exit(common.EXIT_FAILED)
 
-    model = load_model(weights, device)
+    model = load_model(weights, device, common.state.engine)
     opts = PredictOptions(
         output_dir=output, threshold=parse_threshold(threshold, model.threshold), video_format=video_format.value,
         grids=grids, grid_every=grid_every, overwrite=overwrite, batch_size=batch_size, keep_partial=keep_partial,
@@ -214,7 +215,7 @@ def _predict_stream(specs: list[str], output: Path, raw: str | None, pix_fmt: st
     if to_stdout and sys.stdout.isatty():
         raise UsageError("-o - writes binary masks to stdout, which is a terminal; redirect it (> mask.png) or pipe it")
     source = open_source(specs[0], parse_size(raw) if raw is not None else None, pix_fmt, fps)
-    model = load_model(weights, device)
+    model = load_model(weights, device, common.state.engine)
     opts = PredictOptions(output_dir=Path(".") if to_stdout else output,
                           threshold=parse_threshold(threshold, model.threshold), video_format=video_format,
                           overwrite=overwrite, batch_size=batch_size, keep_partial=keep_partial)

@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from . import common
-from .common import DebugOpt, DeviceOpt, QuietOpt, WeightsOpt
+from .common import DebugOpt, DeviceOpt, EngineOpt, QuietOpt, WeightsOpt
 from .predict import FpsOpt, PixFmt, PixFmtOpt, RawOpt
 
 
@@ -29,6 +29,7 @@ def trace(
     fps: FpsOpt = 30.0,
     weights: WeightsOpt = None,
     device: DeviceOpt = "auto",
+    engine: EngineOpt = common.EngineChoice.auto,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
 ) -> None:
@@ -48,7 +49,7 @@ def trace(
 
     Exit codes: 0 all good, 1 the input failed (or ended early), 2 usage error.
     """
-    common.setup(debug, quiet)
+    common.setup(debug, quiet, engine)
     from ..inference import load_model
     from ..errors import UsageError
     from ..pipeline import prefetch
@@ -65,7 +66,7 @@ def trace(
         raise UsageError("reading stdin needs --raw WxH (and --pix-fmt): pipe ffmpeg rawvideo frames in")
     source = open_source(video, parse_size(raw) if raw is not None else None, pix_fmt.value,
                          fps if raw is not None else 1.0)
-    model = load_model(weights, device)
+    model = load_model(weights, device, common.state.engine)
     opts = TraceOptions(threshold=parse_threshold(threshold, model.threshold), exclude_clipped=not keep_clipped)
     frames = prefetch(source.frames) if source.kind == "raw" else iter(source.frames)
     writer = None if json_lines else csv.writer(sys.stdout, lineterminator="\n")

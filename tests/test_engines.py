@@ -1,0 +1,158 @@
+"""Inference engines: onnxruntime and torch agree on every architecture; selection and fallbacks."""
+
+from __future__ import annotations
+
+import builtins
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from skinmask import engines
+from skinmask.engines import ENGINES, OnnxEngine, TorchEngine, make_engine, onnxruntime_available
+from skinmask.errors import DeviceError, UsageError
+from skinmask.inference import SkinModel, load_model, to_mask
+from skinmask.model import ARCHITECTURES, SkinNet
+from skinmask.pipeline import run_frames
+from skinmask.weights import InputSpec, WeightsMeta, save_weights
+
+needs_ort = pytest.mark.skipif(not onnxruntime_available(), reason="onnxruntime not installed")
+CPU = torch.device("cpu")
+SPECS = [InputSpec(), InputSpec("bgr", (0.45, 0.5, 0.55), (0.2, 0.25, 0.3))]
+
+
+def _net(arch: str, seed: int = 0) -> SkinNet:
+    torch.manual_seed(seed)
+    net = SkinNet(arch).eval()
+    with torch.no_grad():  # livelier weights than the default init, so the outputs spread over 0..1
+        for p in net.parameters():
+            p.mul_(3.0)
+    return net
+
+
+def _frames(b: int, h: int, w: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (b, h, w, 3), dtype=np.uint8)
+
+
+@needs_ort
+@pytest.mark.parametrize("arch", list(ARCHITECTURES))
+@pytest.mark.parametrize("spec", SPECS, ids=["rgb", "bgr"])
+def test_engines_agree(arch: str, spec: InputSpec, monkeypatch: pytest.MonkeyPatch) -> None:
+    net = _net(arch)
+    frames = _frames(2, 71, 97)
+    ref_p, ref_a = TorchEngine(net, spec, CPU).probabilities_and_activations(frames)
+    ort = OnnxEngine(net, spec, CPU, threads=2)
+    p, a = ort.probabilities_and_activations(frames)
+    assert p.shape == ref_p.shape == (2, 71, 97) and a.shape == ref_a.shape == (2, 32, 71, 97)
+    assert np.abs(p - ref_p).max() < 1e-5 and np.abs(a - ref_a).max() < 1e-5
+    # the strip path (overlapping bands of rows, run on a thread pool) gives the same map
+    monkeypatch.setattr(engines, "STRIP_PIXELS", 97 * 4)
+    strips = ort.probabilities(frames)
+    assert np.abs(strips - ref_p).max() < 1e-5
+    assert np.abs(to_mask(strips).astype(int) - to_mask(ref_p).astype(int)).max() <= 1
+
+
+@needs_ort
+@pytest.mark.parametrize("scale", [1.0, 0.5, 0.3])
+def test_models_agree_at_any_scale(scale: float, tmp_path: Path) -> None:
+    path = save_weights(tmp_path / "w.safetensors", _net("softconv-ctx", 1), WeightsMeta(arch="softconv-ctx", scale=scale))
+    frames = _frames(3, 90, 121, seed=2)
+    fast, ref = load_model(path, "cpu", "onnxruntime"), load_model(path, "cpu", "torch")
+    assert (fast.engine, ref.engine) == ("onnxruntime", "torch")
+    a, b = fast.probabilities(frames), ref.probabilities(frames)
+    assert a.shape == b.shape == (3, 90, 121)
+    assert np.abs(to_mask(a).astype(int) - to_mask(b).astype(int)).max() <= 1
+    pa, aa = fast.probabilities_and_activations(frames)
+    pb, ab = ref.probabilities_and_activations(frames)
+    assert np.abs(pa - pb).max() < 1e-5 and np.abs(aa - ab).max() < 1e-5
+    img = _frames(1, 50, 40, seed=3)[0]
+    assert np.abs(fast.probability_image(img) - ref.probability_image(img)).max() < 1e-5
+
+
+@needs_ort
+def test_pipeline_same_results_with_either_engine(tmp_path: Path) -> None:
+    path = save_weights(tmp_path / "w.safetensors", _net("softconv"), WeightsMeta())
+    frames = [_frames(1, 40, 56, seed=i)[0] for i in range(7)]
+    out = {}
+    for name in ("onnxruntime", "torch"):
+        model = load_model(path, "cpu", name)
+        res = list(run_frames(model, iter(frames), batch_size=3, want_activations=lambda i: i == 4))
+        assert [r.index for r in res] == list(range(7))
+        assert [r.activations is not None for r in res] == [i == 4 for i in range(7)]
+        out[name] = np.stack([r.prob for r in res])
+    assert np.abs(out["onnxruntime"] - out["torch"]).max() < 1e-5
+
+
+def test_auto_picks_onnxruntime_when_installed() -> None:
+    eng = make_engine("auto", _net("softconv"), InputSpec(), CPU)
+    assert eng.name == ("onnxruntime" if onnxruntime_available() else "torch")
+    assert make_engine("torch", _net("softconv"), InputSpec(), CPU).name == "torch"
+    with pytest.raises(UsageError, match="unknown engine"):
+        make_engine("tensorrt", _net("softconv"), InputSpec(), CPU)
+    assert ENGINES == ("auto", "onnxruntime", "torch")
+
+
+def test_missing_onnxruntime_falls_back_or_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    real_import = builtins.__import__
+
+    def no_ort(name: str, *args: object, **kwargs: object):  # type: ignore[no-untyped-def]
+        if name.split(".")[0] in ("onnxruntime", "onnx"):
+            raise ImportError(f"No module named {name!r}")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_ort)
+    assert not onnxruntime_available()
+    assert make_engine("auto", _net("softconv"), InputSpec(), CPU).name == "torch"
+    with pytest.raises(UsageError, match="needs the onnxruntime"):
+        make_engine("onnxruntime", _net("softconv"), InputSpec(), CPU)
+
+
+@needs_ort
+def test_cuda_without_cuda_provider_fails_loudly() -> None:
+    import onnxruntime as ort
+
+    if "CUDAExecutionProvider" in ort.get_available_providers():
+        pytest.skip("this onnxruntime has CUDA")
+    with pytest.raises(DeviceError, match="onnxruntime-gpu"):
+        OnnxEngine(_net("softconv"), InputSpec(), torch.device("cuda"))
+
+
+def test_skinmodel_without_engine_object_runs_torch() -> None:
+    model = SkinModel(net=_net("softconv"), meta=WeightsMeta(), device=CPU)
+    assert model.probabilities(_frames(1, 9, 11)).shape == (1, 9, 11)
+    assert model.engine == "torch"
+
+
+def test_engine_option_and_json_record(tmp_path: Path, weights_file: Path) -> None:
+    import cv2
+
+    src = tmp_path / "clip.mkv"
+    writer = cv2.VideoWriter(str(src), cv2.VideoWriter_fourcc(*"FFV1"), 10, (48, 32))
+    for i in range(5):
+        writer.write(_frames(1, 32, 48, seed=i)[0])
+    writer.release()
+    masks = {}
+    for name in ("torch", "onnxruntime") if onnxruntime_available() else ("torch",):
+        out = tmp_path / name
+        proc = subprocess.run([sys.executable, "-m", "skinmask", "predict", str(src), "-o", str(out), "--engine", name,
+                               "-w", str(weights_file), "--json", "-q"], capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        record = json.loads(proc.stdout.splitlines()[0])
+        assert record["engine"] == name and record["frames"] == 5
+        cap = cv2.VideoCapture(str(out / "clip.mkv"))
+        frames = []
+        while True:
+            ok, f = cap.read()
+            if not ok:
+                break
+            frames.append(f[:, :, 0].astype(int))
+        masks[name] = np.stack(frames)
+    if len(masks) == 2:
+        assert np.abs(masks["torch"] - masks["onnxruntime"]).max() <= 1
+    proc = subprocess.run([sys.executable, "-m", "skinmask", "predict", str(src), "-o", str(tmp_path / "x"),
+                           "--engine", "nope"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "nope" in proc.stderr
