@@ -208,18 +208,19 @@ def activation_sheet(
     gx = MARGIN + (inner - grid_w) // 2
 
     # Top row: input | mask | overlay, each at most a third of the width and 420 px tall.
-    panels: list[tuple[str, str, np.ndarray]] = []
+    panels: list[tuple[str, tuple[str, ...], np.ndarray]] = []  # name, labels from longest to shortest, picture
     if frame is not None:
-        panels.append(("input", "input", frame))
+        panels.append(("input", ("input",), frame))
     grey = np.rint(np.clip(prob, 0, 1) * 255).astype(np.uint8)
-    panels.append(("mask", "skin probability (black 0, white 1)", cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR)))
+    panels.append(("mask", ("skin probability (black 0, white 1)", "probability (0 black)", "mask"),
+                   cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR)))
     if frame is not None:
-        panels.append(("overlay", "mask tinted over the input", overlay(frame, prob)))
+        panels.append(("overlay", ("mask tinted over the input", "mask over input", "overlay"), overlay(frame, prob)))
     ph_full, pw_full = (frame if frame is not None else prob).shape[:2]
     pw = (inner - 2 * GAP) // 3
     ph = round(pw * ph_full / pw_full)
-    if ph > 420:
-        ph, pw = 420, max(8, round(420 * pw_full / ph_full))
+    if ph > 480:
+        ph, pw = 480, max(8, round(480 * pw_full / ph_full))
     row_w = len(panels) * pw + (len(panels) - 1) * GAP
 
     caption_lines = list(caption)
@@ -231,7 +232,8 @@ def activation_sheet(
     y = _header(img, title, caption_lines, MARGIN // 2, width)
 
     x = MARGIN + (inner - row_w) // 2
-    for name, label, picture in panels:
+    for name, labels, picture in panels:
+        label = next((t for t in labels if text_width(t) <= pw), labels[-1])
         put_text(img, label, (x, y + LABEL_H - 6), TEXT_SCALE, INK)
         img[y + LABEL_H : y + LABEL_H + ph, x : x + pw] = resize_to(picture, pw, ph)
         boxes[name] = (x, y + LABEL_H, pw, ph)
