@@ -120,7 +120,12 @@ def decode_image(data: bytes, name: str | Path = "<stdin>") -> np.ndarray:
     if not data:
         raise InputError("empty input (0 bytes)", name)
     with native_stderr_captured() as chatter:
-        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+        try:
+            image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+        except cv2.error as exc:  # OpenCV refuses absurd sizes with an assertion
+            if "IMAGE_WIDTH" in str(exc) or "IMAGE_HEIGHT" in str(exc) or "IMAGE_PIXELS" in str(exc):
+                raise InputError("image dimensions exceed OpenCV's limit (2^30 pixels; corrupt header?)", name) from None
+            raise InputError(f"corrupt image data ({str(exc).strip().splitlines()[-1][:100]})", name) from None
     if image is None or image.size == 0:
         raise InputError(_diagnose(data, chatter), name)
     return image
