@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
@@ -20,6 +20,8 @@ class TraceOptions:
     threshold: float | None = None  # None: weight each pixel by its skin probability; else 0/1 at this threshold
     exclude_clipped: bool = True  # drop saturated (any channel >= 250) and near-black (all < 8) pixels
     batch_size: int = 4
+    mask_scale: float | None = None  # run the model on frames resized by this factor (None: the weights' own)
+    smooth: float = 0.0  # temporal smoothing: each mask = smooth * previous + (1 - smooth) * current
 
 
 @dataclass(frozen=True)
@@ -61,8 +63,18 @@ def trace_frames(
 ) -> Iterator[TraceRow]:
     """Stream one TraceRow per frame through the shared pipeline."""
     skin_at = opts.threshold if opts.threshold is not None else model.threshold
+    if opts.mask_scale is not None and hasattr(model, "meta"):
+        model = replace(model, meta=replace(model.meta, scale=opts.mask_scale))
+    if not 0.0 <= opts.smooth < 1.0:
+        raise ValueError(f"smooth must be in [0, 1), got {opts.smooth}")
+    prev: np.ndarray | None = None
     for res in run_frames(model, frames, opts.batch_size):
-        w = pixel_weights(res.frame, res.prob, opts)
+        prob = res.prob
+        if opts.smooth > 0:  # exponential moving average over frames; restarts when the frame size changes
+            if prev is not None and prev.shape == prob.shape:
+                prob = opts.smooth * prev + (1.0 - opts.smooth) * prob
+            prev = prob
+        w = pixel_weights(res.frame, prob, opts)
         r, g, b = weighted_mean_rgb(res.frame, w)
-        fraction = float(np.count_nonzero(res.prob >= skin_at)) / res.prob.size
+        fraction = float(np.count_nonzero(prob >= skin_at)) / prob.size
         yield TraceRow(res.index, res.index / fps, fraction, r, g, b)
