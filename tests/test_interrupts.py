@@ -9,16 +9,24 @@ from pathlib import Path
 import cv2
 import pytest
 
-from .conftest import REPO, make_frame, write_video
+from .conftest import REPO, make_frame
 
 
 @pytest.fixture(scope="module")
 def long_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_video(tmp_path_factory.mktemp("long") / "long.mkv", n=1500, size=(320, 240))
+    """3000 frames of 320x240 MJPEG (cheap to write, seconds of work to predict)."""
+    path = tmp_path_factory.mktemp("long") / "long.avi"
+    frames = [cv2.imencode(".jpg", make_frame(240, 320, i))[1] for i in range(4)]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30, (320, 240))
+    decoded = [cv2.imdecode(f, cv2.IMREAD_COLOR) for f in frames]
+    for i in range(3000):
+        writer.write(decoded[i % 4])
+    writer.release()
+    return path
 
 
 def _start(src_dir: Path, out: Path, weights: Path, *extra: str) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "skinmask", "predict", str(src_dir / "a.png"), str(src_dir / "long.mkv"),
+    cmd = [sys.executable, "-m", "skinmask", "predict", str(src_dir / "a.png"), str(src_dir / "long.avi"),
            "-o", str(out), "-w", str(weights), "--batch-size", "1", "-q", *extra]
     return subprocess.Popen(cmd, cwd=REPO, stderr=subprocess.PIPE, text=True)
 
