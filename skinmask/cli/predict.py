@@ -105,8 +105,7 @@ def predict(
 
       skinmask predict - -o - < face.jpg > mask.png
 
-      ffmpeg -i face.mp4 -f rawvideo -pix_fmt bgr24 - | skinmask predict --raw 528x592 - -o - | ffmpeg -f rawvideo
-      -pix_fmt gray -s 528x592 -r 30 -i - mask.mkv
+      ffmpeg -i face.mp4 -f rawvideo -pix_fmt bgr24 - | skinmask predict --raw 528x592 - -o - > masks.gray
 
       find data -name '*.jpg' | skinmask predict --from - -o masks/
 
