@@ -228,3 +228,13 @@ def test_usage_errors_exit_2(run_cli, tmp_path: Path) -> None:
         res = run_cli(*args)
         assert res.code == 2, (args, res)
         assert message in res.err, (args, res.err)
+
+
+def test_trace_json_lines_from_a_raw_file(run_cli, tmp_path: Path) -> None:
+    raw = tmp_path / "clip.raw"
+    raw.write_bytes(np.zeros((3, 8, 10, 3), np.uint8).tobytes())  # black frames: no pixel carries weight
+    res = run_cli("trace", "--raw", "10x8", "--fps", "25", str(raw), "--json")
+    assert res.code == 0, res
+    rows = [json.loads(line) for line in res.out.splitlines()]  # strict JSON: NaN would not parse in most tools
+    assert [r["index"] for r in rows] == [0, 1, 2] and rows[2]["time_s"] == pytest.approx(2 / 25)
+    assert all(set(r) == {"index", "time_s", "skin_fraction", "r", "g", "b"} and r["r"] is None for r in rows)

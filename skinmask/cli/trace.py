@@ -77,7 +77,9 @@ def trace(
             writer.writerow([row.index, f"{row.time_s:.6f}", f"{row.skin_fraction:.6f}",
                              f"{row.r:.4f}", f"{row.g:.4f}", f"{row.b:.4f}"])
         else:
-            sys.stdout.write(json.dumps(row.to_dict()) + "\n")
+            # NaN (no skin pixel) is not JSON: strict parsers reject it, so it becomes null
+            fields = {k: (None if isinstance(v, float) and v != v else v) for k, v in row.to_dict().items()}
+            sys.stdout.write(json.dumps(fields, allow_nan=False) + "\n")
         sys.stdout.flush()
     source.check_complete()
 
