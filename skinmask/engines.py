@@ -8,7 +8,10 @@ decoded frames as they are (uint8, NHWC, BGR) and does the conversion, channel o
 normalisation itself, so Python does no per-pixel work before the model.
 
 ``auto`` picks onnxruntime when it is importable (and, for CUDA, when its CUDA provider is), else
-torch. Both engines expose the same two calls on uint8 BGR frames (B, H, W, 3) at the working size:
+torch. The onnxruntime path never imports torch (3 s of a loaded two-core machine's start-up): the
+weights are read as numpy arrays, and torch loads only if something asks for ``model.net``.
+
+Both engines expose the same two calls on uint8 BGR frames (B, H, W, 3) at the working size:
 
 - ``probabilities(frames) -> (B, H, W) float32``
 - ``probabilities_and_activations(frames) -> ((B, H, W), (B, 32, H, W)) float32``
@@ -19,17 +22,25 @@ on disk and read-only installations need nothing written.
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import re
 import threading
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
-import torch
 
+from .archs import ARCHITECTURES, N_FILTERS, receptive_radius
 from .errors import DeviceError, UsageError
-from .model import ARCHITECTURES, SkinNet
 from .weights import InputSpec
+
+if TYPE_CHECKING:
+    import torch
+
+    from .model import SkinNet
 
 ENGINES = ("auto", "onnxruntime", "torch")
 OPSET = 17
@@ -49,6 +60,8 @@ class Engine(Protocol):
 
 def to_input(frames: np.ndarray, spec: InputSpec, device: torch.device) -> torch.Tensor:
     """uint8 BGR frames (B, H, W, 3) -> normalised network input (B, 3, H, W) float32."""
+    import torch
+
     t = torch.from_numpy(np.ascontiguousarray(frames)).to(device)  # (B, H, W, 3) uint8
     if spec.channel_order == "rgb":
         t = t.flip(-1)
@@ -66,15 +79,19 @@ class TorchEngine:
     def __init__(self, net: SkinNet, spec: InputSpec, device: torch.device) -> None:
         self.net, self.spec, self.device = net, spec, device
 
-    @torch.inference_mode()
     def probabilities(self, frames: np.ndarray) -> np.ndarray:
-        prob = self.net(to_input(frames, self.spec, self.device))  # (B, 1, H, W)
-        return prob[:, 0].float().cpu().numpy()
+        import torch
 
-    @torch.inference_mode()
+        with torch.inference_mode():
+            prob = self.net(to_input(frames, self.spec, self.device))  # (B, 1, H, W)
+            return prob[:, 0].float().cpu().numpy()
+
     def probabilities_and_activations(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        prob, acts = self.net(to_input(frames, self.spec, self.device), return_activations=True)
-        return prob[:, 0].float().cpu().numpy(), acts.float().cpu().numpy()
+        import torch
+
+        with torch.inference_mode():
+            prob, acts = self.net(to_input(frames, self.spec, self.device), return_activations=True)
+            return prob[:, 0].float().cpu().numpy(), acts.float().cpu().numpy()
 
 
 # --------------------------------------------------------------------------------------- onnxruntime
@@ -90,74 +107,68 @@ def onnxruntime_available() -> bool:
     return True
 
 
-def build_onnx(net: SkinNet, spec: InputSpec, activations: bool = False) -> Any:
+def net_state(net: SkinNet) -> dict[str, np.ndarray]:
+    """A torch network's state_dict as float32 numpy arrays (what :func:`build_onnx` takes)."""
+    return {k: v.detach().cpu().float().numpy() for k, v in net.state_dict().items()}
+
+
+def build_onnx(state: Mapping[str, np.ndarray], arch: str, spec: InputSpec, activations: bool = False) -> Any:
     """The network as an ONNX ModelProto taking uint8 BGR frames (N, H, W, 3), giving ``prob`` (N, H, W).
 
-    Preprocessing is folded in exactly: the graph subtracts 255 * mean (so zero padding means what it
-    means in PyTorch, where the normalised input is padded with zeros), and the 1 / (255 * std) scale
-    and the BGR -> RGB swap go into the first convolution's weights. With ``activations`` the 32 tanh
-    maps (N, 32, H, W) are a second output.
+    ``state`` is the state_dict of ``SkinNet(arch)`` as numpy arrays. Preprocessing is folded in
+    exactly: the graph subtracts 255 * mean (so zero padding means what it means in PyTorch, where the
+    normalised input is padded with zeros), and the 1 / (255 * std) scale and the BGR -> RGB swap go
+    into the first convolution's weights. With ``activations`` the 32 tanh maps (N, 32, H, W) are a
+    second output.
     """
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    if net.arch not in ARCHITECTURES:
-        raise ValueError(f"unknown architecture {net.arch!r}")
-    state = {k: v.detach().cpu().double().numpy() for k, v in net.state_dict().items()}
-    convs = [m for m in net.stem if isinstance(m, torch.nn.Conv2d)] + [net.conv1, net.softconv]
-    names = {id(m): n for n, m in net.named_modules()}
-    # mean and std of each BGR input channel (the frame's own order)
+    if arch not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {arch!r}")
+    arch_spec = ARCHITECTURES[arch]
+    w64 = {k: np.asarray(v, np.float64) for k, v in state.items()}
+    # (state_dict prefix, dilation, activation) of every convolution, in order
+    layers = [(f"stem.{2 * i}", d, "Relu") for i, d in enumerate(arch_spec.stem_dilations)]
+    layers += [("conv1", 1, "Tanh"), ("softconv", 1, "Sigmoid")]
     order = [2, 1, 0] if spec.channel_order == "rgb" else [0, 1, 2]  # network channel k reads BGR channel order[k]
-    mean_bgr = np.empty(3)
-    std_bgr = np.empty(3)
+    mean_bgr, std_bgr = np.empty(3), np.empty(3)
     for k, c in enumerate(order):
         mean_bgr[c], std_bgr[c] = spec.mean[k], spec.std[k]
 
     inits: list[Any] = []
     nodes: list[Any] = []
 
-    def const(name: str, arr: np.ndarray) -> str:
-        inits.append(numpy_helper.from_array(np.asarray(arr, np.float32), name))
+    def const(name: str, arr: np.ndarray, dtype: Any = np.float32) -> str:
+        inits.append(numpy_helper.from_array(np.asarray(arr, dtype), name))
         return name
 
     nodes.append(helper.make_node("Transpose", [INPUT_NAME], ["nchw_u8"], perm=[0, 3, 1, 2]))
     nodes.append(helper.make_node("Cast", ["nchw_u8"], ["nchw"], to=TensorProto.FLOAT))
     nodes.append(helper.make_node("Sub", ["nchw", const("mean255", (255.0 * mean_bgr).reshape(1, 3, 1, 1))], ["centred"]))
     x = "centred"
-    for i, conv in enumerate(convs):
-        prefix = names[id(conv)]
-        w = state[f"{prefix}.weight"]
-        b = state[f"{prefix}.bias"]
-        if i == 0:  # fold channel order and 1/(255 std) into the first conv: input channel c is BGR channel c
+    for i, (prefix, dil, act) in enumerate(layers):
+        w, b = w64[f"{prefix}.weight"], w64[f"{prefix}.bias"]
+        if i == 0:  # fold channel order and 1/(255 std) into the first conv: its input channel c is BGR channel c
             w_bgr = np.empty_like(w)
             for k, c in enumerate(order):
                 w_bgr[:, c] = w[:, k] / (255.0 * std_bgr[c])
             w = w_bgr
-        dil = int(conv.dilation[0])
-        pad = int(conv.padding[0]) if not isinstance(conv.padding, str) else 0
-        k = int(conv.kernel_size[0])
-        out = f"{prefix}_out"
+        k = int(w.shape[-1])
+        pad = dil * (k // 2)  # "same" padding, as in SkinNet
         nodes.append(helper.make_node(
-            "Conv", [x, const(f"{prefix}.weight", w), const(f"{prefix}.bias", b)], [out],
+            "Conv", [x, const(f"{prefix}.weight", w), const(f"{prefix}.bias", b)], [f"{prefix}_conv"],
             kernel_shape=[k, k], dilations=[dil, dil], pads=[pad] * 4, strides=[1, 1],
         ))
-        if conv is net.softconv:
-            nodes.append(helper.make_node("Sigmoid", [out], ["prob4"]))
-        elif conv is net.conv1:
-            nodes.append(helper.make_node("Tanh", [out], [ACTS_NAME]))
-            out = ACTS_NAME
-        else:
-            nodes.append(helper.make_node("Relu", [out], [f"{prefix}_relu"]))
-            out = f"{prefix}_relu"
-        x = out
-    inits.append(numpy_helper.from_array(np.array([1], np.int64), "squeeze_axes"))
-    nodes.append(helper.make_node("Squeeze", ["prob4", "squeeze_axes"], [PROB_NAME]))
+        x = {"Tanh": ACTS_NAME, "Sigmoid": "prob4"}.get(act, f"{prefix}_{act.lower()}")
+        nodes.append(helper.make_node(act, [f"{prefix}_conv"], [x]))
+    nodes.append(helper.make_node("Squeeze", ["prob4", const("squeeze_axes", [1], np.int64)], [PROB_NAME]))
 
     outputs = [helper.make_tensor_value_info(PROB_NAME, TensorProto.FLOAT, ["N", "H", "W"])]
     if activations:
-        outputs.append(helper.make_tensor_value_info(ACTS_NAME, TensorProto.FLOAT, ["N", 32, "H", "W"]))
+        outputs.append(helper.make_tensor_value_info(ACTS_NAME, TensorProto.FLOAT, ["N", N_FILTERS, "H", "W"]))
     graph = helper.make_graph(
-        nodes, f"skinmask_{net.arch}",
+        nodes, f"skinmask_{arch}",
         [helper.make_tensor_value_info(INPUT_NAME, TensorProto.UINT8, ["N", "H", "W", 3])],
         outputs, initializer=inits,
     )
@@ -197,22 +208,23 @@ class OnnxEngine:
 
     name = "onnxruntime"
 
-    def __init__(self, net: SkinNet, spec: InputSpec, device: torch.device, threads: int | None = None) -> None:
+    def __init__(self, state: Mapping[str, np.ndarray], arch: str, spec: InputSpec, device: str = "cpu",
+                 threads: int | None = None) -> None:
         import onnxruntime as ort
 
-        self.net, self.spec, self.device = net, spec, device
-        if device.type == "cuda":
+        self.state, self.arch, self.spec, self.device = state, arch, spec, str(device)
+        if self.device.startswith("cuda"):
             if "CUDAExecutionProvider" not in ort.get_available_providers():
                 raise DeviceError(f"--device {device} with --engine onnxruntime needs onnxruntime-gpu (this "
                                   f"onnxruntime {ort.__version__} has only {', '.join(ort.get_available_providers())});"
                                   " use --engine torch or install onnxruntime-gpu")
-            idx = device.index or 0
+            idx = int(self.device.partition(":")[2] or 0)
             self.providers: list[Any] = [("CUDAExecutionProvider", {"device_id": idx}), "CPUExecutionProvider"]
         else:
             self.providers = ["CPUExecutionProvider"]
         self.threads = threads or default_threads()
-        self.radius = net.receptive_radius
-        self.strips = device.type == "cpu"
+        self.radius = receptive_radius(arch)
+        self.strips = self.device == "cpu"
         self._lock = threading.Lock()
         # On CPU, strips run in parallel on a pool (one thread per core, single-threaded session runs).
         self._pool: ThreadPoolExecutor | None = None
@@ -225,7 +237,7 @@ class OnnxEngine:
     def _session(self, activations: bool, threads: int) -> Any:
         import onnxruntime as ort
 
-        proto = build_onnx(self.net, self.spec, activations=activations)
+        proto = build_onnx(self.state, self.arch, self.spec, activations=activations)
         return ort.InferenceSession(proto.SerializeToString(), _session_options(threads), providers=self.providers)
 
     def probabilities(self, frames: np.ndarray) -> np.ndarray:
@@ -277,21 +289,52 @@ def default_threads() -> int:
 # ---------------------------------------------------------------------------------------- selection
 
 
-def make_engine(name: str, net: SkinNet, spec: InputSpec, device: torch.device) -> Engine:
-    """The engine called ``name`` (auto | onnxruntime | torch) for a loaded network on a device."""
-    if name not in ENGINES:
-        raise UsageError(f"unknown engine {name!r}; use {', '.join(ENGINES)}")
-    if name == "torch":
-        return TorchEngine(net, spec, device)
-    if name == "onnxruntime":
-        if not onnxruntime_available():
+def torch_cuda_build() -> bool:
+    """Whether the installed torch is a CUDA (or ROCm) build, read from torch/version.py without importing torch."""
+    spec = importlib.util.find_spec("torch")
+    if spec is None or not spec.submodule_search_locations:
+        return False
+    try:
+        text = (Path(next(iter(spec.submodule_search_locations))) / "version.py").read_text()
+    except OSError:
+        return True  # cannot tell: let torch answer
+    builds = re.findall(r"^(?:cuda|hip)\b[^=\n]*=\s*(.+)$", text, re.M)
+    return not builds or any(b.strip() not in ("None", "'None'", '"None"') for b in builds)
+
+
+def cuda_present() -> bool:
+    """A CUDA device is usable (imports torch only when torch is a CUDA build)."""
+    if not torch_cuda_build():
+        return False
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+def pick(engine: str, device: str) -> tuple[str, str]:
+    """(engine, device) that will run for the user's --engine and --device: e.g. ("onnxruntime", "cpu").
+
+    ``auto`` engine: onnxruntime when installed and able to run on the device, else torch. ``auto``
+    device: CUDA when present. Asking for CUDA where there is none is an error, never a fallback.
+    """
+    if engine not in ENGINES:
+        raise UsageError(f"unknown engine {engine!r}; use {', '.join(ENGINES)}")
+    if device == "auto":
+        device = "cuda" if cuda_present() else "cpu"
+    elif device != "cpu":
+        from .inference import select_device
+
+        device = str(select_device(device))  # raises DeviceError for unknown or missing devices
+    if engine == "torch":
+        return "torch", device
+    if not onnxruntime_available():
+        if engine == "onnxruntime":
             raise UsageError("--engine onnxruntime needs the onnxruntime and onnx packages "
                              "(pip install onnxruntime onnx), or use --engine torch")
-        return OnnxEngine(net, spec, device)
-    # auto: onnxruntime where it can run on this device, else torch
-    if onnxruntime_available():
-        try:
-            return OnnxEngine(net, spec, device)
-        except DeviceError:
-            pass
-    return TorchEngine(net, spec, device)
+        return "torch", device
+    if device.startswith("cuda") and engine == "auto":
+        import onnxruntime as ort
+
+        if "CUDAExecutionProvider" not in ort.get_available_providers():
+            return "torch", device
+    return "onnxruntime", device

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
-import torch
 
-from .engines import TorchEngine, make_engine, to_input  # noqa: F401 (to_input re-exported)
+from .archs import receptive_radius
+from .engines import OnnxEngine, TorchEngine, net_state, pick, to_input  # noqa: F401 (to_input re-exported)
 from .errors import DeviceError, InputError
-from .model import SkinNet
-from .weights import InputSpec, WeightsMeta, load_weights, resolve_weights
+from .weights import InputSpec, WeightsMeta, read_weights, resolve_weights
+
+if TYPE_CHECKING:  # torch loads only for the torch engine, or when model.net is asked for
+    import torch
+
+    from .model import SkinNet
 
 # Above this many pixels an image is processed in overlapping tiles (bounded memory, same result).
 TILE_PIXELS = 2048 * 2048
@@ -22,6 +26,8 @@ TILE_SIZE = 1024
 
 def select_device(device: str = "auto") -> torch.device:
     """'auto' picks CUDA when present; asking for CUDA where there is none is an error, never a fallback."""
+    import torch
+
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cpu":
@@ -51,18 +57,45 @@ def as_bgr(image: np.ndarray) -> np.ndarray:
 
 @dataclass
 class SkinModel:
-    """A network ready for inference: weights, metadata, device and the file it came from."""
+    """A network ready for inference: weights, metadata, device and the file it came from.
 
-    net: SkinNet
+    ``runner`` is the engine that runs it (:mod:`skinmask.engines`; None: eager torch). With the
+    onnxruntime engine ``net`` may be None: the torch network is then built from ``state`` (the
+    weights as numpy arrays) the first time ``model.net`` is read, and ``device`` is a string.
+    """
+
+    net: SkinNet | None
     meta: WeightsMeta
-    device: torch.device
+    device: Any  # torch.device, or a device string ("cpu", "cuda:0") where torch is not loaded
     weights_path: Path | None = None
     engine: str = "torch"  # the engine that runs the net: "onnxruntime" or "torch" (see skinmask.engines)
-    runner: Any = field(default=None, repr=False, compare=False)  # the engine object; None: eager torch
+    runner: Any = field(default=None, repr=False, compare=False)
+    state: dict[str, np.ndarray] | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.net is None:
+            if self.state is None:
+                raise ValueError("SkinModel needs a network or its state")
+            del self.__dict__["net"]  # built by __getattr__ on first use
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "net" and "state" in self.__dict__:  # lazily: the torch network (imports torch)
+            import torch
+
+            from .model import SkinNet
+
+            net = SkinNet(self.meta.arch)
+            net.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in self.state.items()})
+            net.to(torch.device(str(self.device))).eval()
+            self.__dict__["net"] = net
+            return net
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def _engine(self) -> Any:
         if self.runner is None:
-            self.runner = TorchEngine(self.net, self.meta.input, self.device)
+            import torch
+
+            self.runner = TorchEngine(self.net, self.meta.input, torch.device(str(self.device)))
             self.engine = self.runner.name
         return self.runner
 
@@ -96,7 +129,7 @@ class SkinModel:
         h, w = bgr.shape[:2]
         if h * w <= TILE_PIXELS:
             return self.probabilities(bgr[None])[0]
-        pad = int(np.ceil(self.net.receptive_radius / self.meta.scale)) + 2
+        pad = int(np.ceil(receptive_radius(self.meta.arch) / self.meta.scale)) + 2
         out = np.empty((h, w), np.float32)
         for y0 in range(0, h, TILE_SIZE):
             for x0 in range(0, w, TILE_SIZE):
@@ -134,12 +167,23 @@ def load_model(weights: str | Path | None = None, device: str = "auto", engine: 
     ``engine``: auto (onnxruntime when installed, else torch), onnxruntime or torch; ``model.engine``
     names the one that runs.
     """
-    dev = select_device(device)
-    net, meta = load_weights(weights)
-    net.to(dev)
-    runner = make_engine(engine, net, meta.input, dev)
-    return SkinModel(net=net, meta=meta, device=dev, weights_path=resolve_weights(weights), engine=runner.name,
-                     runner=runner)
+    name, dev = pick(engine, device)  # imports torch only for the torch engine or a CUDA build of torch
+    path = resolve_weights(weights)
+    state, meta = read_weights(path)
+    if name == "onnxruntime":
+        runner = OnnxEngine(state, meta.arch, meta.input, dev)
+        return SkinModel(net=None, meta=meta, device=dev, weights_path=path, engine=runner.name, runner=runner,
+                         state=state)
+    import torch
+
+    from .model import SkinNet
+
+    net = SkinNet(meta.arch)
+    net.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()})
+    tdev = select_device(dev)
+    net.to(tdev).eval()
+    return SkinModel(net=net, meta=meta, device=tdev, weights_path=path, engine="torch",
+                     runner=TorchEngine(net, meta.input, tdev), state=state)
 
 
 def to_mask(prob: np.ndarray, threshold: float | None = None) -> np.ndarray:

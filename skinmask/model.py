@@ -21,41 +21,10 @@ Pure torch: tensors in, tensors out; no files, no OpenCV, no printing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import nn
 
-N_FILTERS = 32
-
-
-@dataclass(frozen=True)
-class ArchSpec:
-    """What a named architecture is built from."""
-
-    name: str
-    stem_channels: tuple[int, ...]  # output channels of each stem conv (empty: no stem)
-    stem_dilations: tuple[int, ...]  # dilation of each stem conv
-    description: str
-
-
-ARCHITECTURES: dict[str, ArchSpec] = {
-    "softconv": ArchSpec("softconv", (), (), "3x3 conv -> 32 tanh -> 1x1 projection (the seed net)"),
-    "softconv-ctx": ArchSpec(
-        "softconv-ctx",
-        (6, 8, 8),
-        (1, 2, 4),
-        "3x3 (6), dilated 3x3 d=2 (8), d=4 (8) stem -> 3x3 conv -> 32 tanh -> 1x1 projection "
-        "(receptive field 17x17; about 3,500 MACs per working pixel, 880 per full-res pixel at scale 0.5)",
-    ),
-    "softconv-ctx16": ArchSpec(
-        "softconv-ctx16",
-        (16, 16, 16),
-        (1, 2, 4),
-        "3x3, dilated 3x3 (d=2, d=4) stem, 16 channels -> 3x3 conv -> 32 tanh -> 1x1 projection "
-        "(receptive field 17x17; about 9,700 MACs per working pixel)",
-    ),
-}
+from .archs import ARCHITECTURES, N_FILTERS, ArchSpec, receptive_radius  # noqa: F401 (re-exported)
 
 
 class SkinNet(nn.Module):
@@ -89,11 +58,6 @@ class SkinNet(nn.Module):
         acts = torch.tanh(self.conv1(feats))  # (B, 32, H, W)
         prob = torch.sigmoid(self.softconv(acts))  # (B, 1, H, W)
         return (prob, acts) if return_activations else prob
-
-
-def receptive_radius(arch: str) -> int:
-    """Context radius in pixels: 1 for conv1, plus the dilation of each stem conv."""
-    return 1 + sum(ARCHITECTURES[arch].stem_dilations)
 
 
 def build_model(arch: str = "softconv") -> SkinNet:

@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+import numpy as np
 
+from .archs import ARCHITECTURES, state_shapes
 from .errors import WeightsError
-from .model import ARCHITECTURES, SkinNet
+
+if TYPE_CHECKING:  # torch loads only where a torch network is built (the onnxruntime engine never needs it)
+    from .model import SkinNet
 
 FORMAT_VERSION = "1"
 DEFAULT_WEIGHTS_NAME = "default.safetensors"
@@ -123,6 +126,19 @@ def save_weights(path: str | Path, model: SkinNet, meta: WeightsMeta) -> Path:
 
 def load_weights(path: str | Path | None = None) -> tuple[SkinNet, WeightsMeta]:
     """Read a .safetensors weights file into a model in eval mode; refuse anything that does not fit."""
+    import torch
+
+    from .model import SkinNet
+
+    tensors, meta = read_weights(path)
+    model = SkinNet(meta.arch)
+    model.load_state_dict({k: torch.from_numpy(v) for k, v in tensors.items()})
+    model.eval()
+    return model, meta
+
+
+def read_weights(path: str | Path | None = None) -> tuple[dict[str, np.ndarray], WeightsMeta]:
+    """Read and check a .safetensors weights file without torch: float32 arrays by state_dict name, metadata."""
     from safetensors import safe_open
     from safetensors import SafetensorError  # type: ignore[attr-defined]
 
@@ -137,24 +153,24 @@ def load_weights(path: str | Path | None = None) -> tuple[SkinNet, WeightsMeta]:
         raise WeightsError("looks like a pickled PyTorch checkpoint; only .safetensors files are loaded "
                            "(pickles can run code)", path)
     try:
-        with safe_open(str(path), framework="pt") as fh:
+        with safe_open(str(path), framework="np") as fh:
             raw_meta = fh.metadata() or {}
             tensors = {k: fh.get_tensor(k) for k in fh.keys()}
-    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+    except (SafetensorError, OSError, ValueError, RuntimeError, TypeError) as exc:
         raise WeightsError(f"not a readable .safetensors file ({str(exc).splitlines()[0][:120]})", path) from None
     meta = WeightsMeta.from_strings(raw_meta, path)
-    model = SkinNet(meta.arch)
-    expected = model.state_dict()
+    expected = state_shapes(meta.arch)
     missing = sorted(set(expected) - set(tensors))
     extra = sorted(set(tensors) - set(expected))
     if missing or extra:
         raise WeightsError(f"tensors do not fit arch {meta.arch!r} (missing {missing[:3]}, unexpected {extra[:3]})", path)
-    for name, ref in expected.items():
+    out: dict[str, np.ndarray] = {}
+    for name, shape in expected.items():
         got = tensors[name]
-        if tuple(got.shape) != tuple(ref.shape):
-            raise WeightsError(f"tensor {name} has shape {tuple(got.shape)}, arch {meta.arch!r} needs {tuple(ref.shape)}", path)
-        if not torch.isfinite(got.float()).all():
+        if tuple(got.shape) != shape:
+            raise WeightsError(f"tensor {name} has shape {tuple(got.shape)}, arch {meta.arch!r} needs {shape}", path)
+        arr = np.ascontiguousarray(got, dtype=np.float32)
+        if not np.isfinite(arr).all():
             raise WeightsError(f"tensor {name} holds NaN or infinite values", path)
-    model.load_state_dict({k: v.to(torch.float32) for k, v in tensors.items()})
-    model.eval()
-    return model, meta
+        out[name] = arr
+    return out, meta

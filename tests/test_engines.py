@@ -13,7 +13,8 @@ import pytest
 import torch
 
 from skinmask import engines
-from skinmask.engines import ENGINES, OnnxEngine, TorchEngine, make_engine, onnxruntime_available
+from skinmask.archs import state_shapes
+from skinmask.engines import ENGINES, OnnxEngine, TorchEngine, net_state, onnxruntime_available, pick
 from skinmask.errors import DeviceError, UsageError
 from skinmask.inference import SkinModel, load_model, to_mask
 from skinmask.model import ARCHITECTURES, SkinNet
@@ -45,7 +46,7 @@ def test_engines_agree(arch: str, spec: InputSpec, monkeypatch: pytest.MonkeyPat
     net = _net(arch)
     frames = _frames(2, 71, 97)
     ref_p, ref_a = TorchEngine(net, spec, CPU).probabilities_and_activations(frames)
-    ort = OnnxEngine(net, spec, CPU, threads=2)
+    ort = OnnxEngine(net_state(net), arch, spec, "cpu", threads=2)
     p, a = ort.probabilities_and_activations(frames)
     assert p.shape == ref_p.shape == (2, 71, 97) and a.shape == ref_a.shape == (2, 32, 71, 97)
     assert np.abs(p - ref_p).max() < 1e-5 and np.abs(a - ref_a).max() < 1e-5
@@ -88,15 +89,35 @@ def test_pipeline_same_results_with_either_engine(tmp_path: Path) -> None:
 
 
 def test_auto_picks_onnxruntime_when_installed() -> None:
-    eng = make_engine("auto", _net("softconv"), InputSpec(), CPU)
-    assert eng.name == ("onnxruntime" if onnxruntime_available() else "torch")
-    assert make_engine("torch", _net("softconv"), InputSpec(), CPU).name == "torch"
+    assert pick("auto", "cpu") == ("onnxruntime" if onnxruntime_available() else "torch", "cpu")
+    assert pick("torch", "cpu") == ("torch", "cpu")
     with pytest.raises(UsageError, match="unknown engine"):
-        make_engine("tensorrt", _net("softconv"), InputSpec(), CPU)
+        pick("tensorrt", "cpu")
+    with pytest.raises(DeviceError):
+        pick("auto", "tpu")
     assert ENGINES == ("auto", "onnxruntime", "torch")
 
 
-def test_missing_onnxruntime_falls_back_or_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("arch", list(ARCHITECTURES))
+def test_state_shapes_match_the_torch_network(arch: str) -> None:
+    assert state_shapes(arch) == {k: tuple(v.shape) for k, v in SkinNet(arch).state_dict().items()}
+
+
+@needs_ort
+def test_onnxruntime_path_does_not_import_torch(tmp_path: Path) -> None:
+    code = ("import sys, numpy as np\n"
+            "from skinmask.inference import load_model\n"
+            f"m = load_model({str(tmp_path / 'w.safetensors')!r}, 'cpu', 'auto')\n"
+            "p = m.probabilities(np.zeros((1, 16, 24, 3), np.uint8))\n"
+            "assert m.engine == 'onnxruntime' and p.shape == (1, 16, 24), (m.engine, p.shape)\n"
+            "assert 'torch' not in sys.modules\n"
+            "assert type(m.net).__name__ == 'SkinNet'  # built on demand\n")
+    save_weights(tmp_path / "w.safetensors", _net("softconv-ctx"), WeightsMeta(arch="softconv-ctx"))
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_missing_onnxruntime_falls_back_or_errors(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     real_import = builtins.__import__
 
     def no_ort(name: str, *args: object, **kwargs: object):  # type: ignore[no-untyped-def]
@@ -106,9 +127,12 @@ def test_missing_onnxruntime_falls_back_or_errors(monkeypatch: pytest.MonkeyPatc
 
     monkeypatch.setattr(builtins, "__import__", no_ort)
     assert not onnxruntime_available()
-    assert make_engine("auto", _net("softconv"), InputSpec(), CPU).name == "torch"
+    assert pick("auto", "cpu") == ("torch", "cpu")
     with pytest.raises(UsageError, match="needs the onnxruntime"):
-        make_engine("onnxruntime", _net("softconv"), InputSpec(), CPU)
+        pick("onnxruntime", "cpu")
+    path = save_weights(tmp_path / "w.safetensors", _net("softconv"), WeightsMeta())
+    model = load_model(path, "cpu", "auto")
+    assert model.engine == "torch" and model.probabilities(_frames(1, 8, 8)).shape == (1, 8, 8)
 
 
 @needs_ort
@@ -117,8 +141,12 @@ def test_cuda_without_cuda_provider_fails_loudly() -> None:
 
     if "CUDAExecutionProvider" in ort.get_available_providers():
         pytest.skip("this onnxruntime has CUDA")
+    if not torch.cuda.is_available():
+        for engine in ENGINES:
+            with pytest.raises(DeviceError, match="no CUDA device"):
+                pick(engine, "cuda")
     with pytest.raises(DeviceError, match="onnxruntime-gpu"):
-        OnnxEngine(_net("softconv"), InputSpec(), torch.device("cuda"))
+        OnnxEngine(net_state(_net("softconv")), "softconv", InputSpec(), "cuda")
 
 
 def test_skinmodel_without_engine_object_runs_torch() -> None:

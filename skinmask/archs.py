@@ -1,0 +1,57 @@
+"""Named architectures of the skin networks, without torch (so the fast engine never needs to import it).
+
+The networks themselves are built from these specs in :mod:`skinmask.model`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+N_FILTERS = 32
+
+
+@dataclass(frozen=True)
+class ArchSpec:
+    """What a named architecture is built from."""
+
+    name: str
+    stem_channels: tuple[int, ...]  # output channels of each stem conv (empty: no stem)
+    stem_dilations: tuple[int, ...]  # dilation of each stem conv
+    description: str
+
+
+ARCHITECTURES: dict[str, ArchSpec] = {
+    "softconv": ArchSpec("softconv", (), (), "3x3 conv -> 32 tanh -> 1x1 projection (the seed net)"),
+    "softconv-ctx": ArchSpec(
+        "softconv-ctx",
+        (6, 8, 8),
+        (1, 2, 4),
+        "3x3 (6), dilated 3x3 d=2 (8), d=4 (8) stem -> 3x3 conv -> 32 tanh -> 1x1 projection "
+        "(receptive field 17x17; about 3,500 MACs per working pixel, 880 per full-res pixel at scale 0.5)",
+    ),
+    "softconv-ctx16": ArchSpec(
+        "softconv-ctx16",
+        (16, 16, 16),
+        (1, 2, 4),
+        "3x3, dilated 3x3 (d=2, d=4) stem, 16 channels -> 3x3 conv -> 32 tanh -> 1x1 projection "
+        "(receptive field 17x17; about 9,700 MACs per working pixel)",
+    ),
+}
+
+
+def receptive_radius(arch: str) -> int:
+    """Context radius in pixels: 1 for conv1, plus the dilation of each stem conv."""
+    return 1 + sum(ARCHITECTURES[arch].stem_dilations)
+
+
+def state_shapes(arch: str) -> dict[str, tuple[int, ...]]:
+    """Name and shape of every tensor in the state_dict of ``SkinNet(arch)``."""
+    spec = ARCHITECTURES[arch]
+    shapes: dict[str, tuple[int, ...]] = {}
+    in_ch = 3
+    for i, out_ch in enumerate(spec.stem_channels):  # stem = [conv, relu] * n
+        shapes[f"stem.{2 * i}.weight"], shapes[f"stem.{2 * i}.bias"] = (out_ch, in_ch, 3, 3), (out_ch,)
+        in_ch = out_ch
+    shapes["conv1.weight"], shapes["conv1.bias"] = (N_FILTERS, in_ch, 3, 3), (N_FILTERS,)
+    shapes["softconv.weight"], shapes["softconv.bias"] = (1, N_FILTERS, 1, 1), (1,)
+    return shapes
