@@ -41,12 +41,14 @@ from . import trace as _trace  # noqa: E402
 from . import visualize as _visualize  # noqa: E402
 from . import train as _train  # noqa: E402
 from . import evaluate as _evaluate  # noqa: E402
+from . import pulse as _pulse  # noqa: E402
 
 _predict.register(app)
 _trace.register(app)
 _visualize.register(app)
 _train.register(app)
 _evaluate.register(app)
+_pulse.register(app)
 
 
 def _on_sigterm(signum: int, frame: object) -> None:

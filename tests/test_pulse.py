@@ -1,0 +1,160 @@
+"""pulse / pulse-eval end to end on tiny synthetic face videos whose skin flickers at a known rate."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from skinmask.pulse import PulseOptions, PulseRun, RuleMasker, ScoredWindow, find_clips
+from skinmask.trace import TraceOptions
+
+FPS = 30.0
+SKIN_BGR = np.array([120.0, 150.0, 210.0])  # passes the YCrCb rule
+PULSE_BGR = np.array([0.53, 0.77, 0.33])  # relative pulse strength per channel (B, G, R)
+
+
+def write_pulse_video(path: Path, bpm: float, seconds: float = 12.0, seed: int = 0, size=(96, 72)) -> Path:
+    """Skin rectangle pulsing at ``bpm`` with noise and lighting drift; a moving blue background that
+    flickers strongly at 150 bpm, so averaging the whole frame gives the wrong answer."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    w, h = size
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"FFV1"), FPS, (w, h))
+    assert writer.isOpened()
+    yy, xx = np.mgrid[0:h, 0:w]
+    for i in range(int(seconds * FPS)):
+        t = i / FPS
+        drift = 1 + 0.04 * t / seconds
+        stripes = 0.5 + 0.5 * np.sin((xx + 3 * i) / 5.0)  # moving texture
+        bg_flicker = 1 + 0.08 * np.sin(2 * np.pi * 2.5 * t)
+        frame = np.empty((h, w, 3))
+        frame[..., 0] = (150 + 60 * stripes) * bg_flicker
+        frame[..., 1] = (60 + 40 * stripes) * bg_flicker
+        frame[..., 2] = 40 * bg_flicker
+        skin = (slice(h // 6, h - h // 6), slice(w // 4, w - w // 4))
+        frame[skin] = SKIN_BGR * (1 + 0.012 * PULSE_BGR * np.sin(2 * np.pi * bpm / 60 * t))
+        frame = frame * drift + rng.normal(0, 2.0, frame.shape)
+        writer.write(np.clip(np.rint(frame), 0, 255).astype(np.uint8))
+    writer.release()
+    return path
+
+
+def write_gt(path: Path, n: int, bpm: float) -> Path:
+    t = np.arange(n) / FPS
+    ppg = np.sin(2 * np.pi * bpm / 60 * t)
+    path.write_text("\n".join(" ".join(f"{v:.7e}" for v in row) for row in (ppg, np.full(n, bpm), t)) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def clip_72(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_pulse_video(tmp_path_factory.mktemp("pulse") / "vid.mkv", 72.0)
+
+
+@pytest.mark.parametrize("method", ["pos", "chrom", "green"])
+def test_each_method_recovers_the_skin_rate(clip_72: Path, method: str) -> None:
+    run = PulseRun(RuleMasker("ycrcb"), clip_72, PulseOptions(method=method, step_s=1.0))
+    windows = list(run)
+    assert len(windows) == 3 and run.frames == 360
+    for w in windows:
+        assert abs(w.bpm - 72.0) < 1.0, (method, w)
+    assert abs(run.overall_bpm - 72.0) < 1.0
+
+
+def test_whole_frame_is_fooled_by_the_background(clip_72: Path) -> None:
+    run = PulseRun(RuleMasker("whole"), clip_72, PulseOptions())
+    list(run)
+    assert abs(run.overall_bpm - 72.0) > 10  # the 150 bpm background flicker wins
+
+
+def test_windows_stream_before_the_video_ends(clip_72: Path) -> None:
+    run = PulseRun(RuleMasker("ycrcb"), clip_72, PulseOptions(window_s=5, step_s=5))
+    it = iter(run)
+    first = next(it)
+    assert (first.start_frame, first.end_frame) == (0, 150)
+    assert run.frames == 150  # nothing past the window's last frame consumed yet
+    rest = list(it)
+    assert [(w.start_frame, w.end_frame) for w in rest] == [(150, 300)]
+
+
+def test_smoothing_and_threshold_options_run(clip_72: Path) -> None:
+    run = PulseRun(RuleMasker("ycrcb"), clip_72, PulseOptions(), TraceOptions(threshold=0.5, smooth=0.5))
+    list(run)
+    assert abs(run.overall_bpm - 72.0) < 1.0
+
+
+def test_cli_json_schema_and_stdout(run_cli, clip_72: Path) -> None:
+    res = run_cli("pulse", clip_72, "--json", "--mask", "ycrcb", "--step", "2")
+    assert res.code == 0, res
+    lines = [json.loads(ln) for ln in res.out.splitlines()]
+    windows, overall = lines[:-1], lines[-1]
+    assert [(w["start_frame"], w["end_frame"]) for w in windows] == [(0, 300), (60, 360)]
+    for w in windows:
+        assert set(w) == {"start_frame", "end_frame", "start_s", "end_s", "bpm", "snr"}
+        assert w["end_s"] == pytest.approx(w["end_frame"] / FPS, abs=1e-3)
+    assert overall["overall"] is True and abs(overall["bpm"] - 72) < 1
+
+
+def test_cli_plain_output_and_plot(run_cli, clip_72: Path, tmp_path: Path) -> None:
+    import cv2
+
+    png = tmp_path / "p.png"
+    res = run_cli("pulse", clip_72, "--mask", "ycrcb", "--method", "chrom", "--plot", png)
+    assert res.code == 0, res
+    assert abs(float(res.out.strip()) - 72) < 1  # stdout: only the overall bpm
+    assert "bpm" in res.err and "snr" in res.err
+    img = cv2.imread(str(png))
+    assert img is not None and img.shape[1] == 1000
+
+
+def test_cli_with_model_weights(run_cli, clip_72: Path, weights_file: Path) -> None:
+    res = run_cli("pulse", clip_72, "--weights", weights_file, "--json", "--mask-scale", "0.25", "-q")
+    assert res.code in (0, 1), res  # random weights: any answer, but a well-formed one
+    assert json.loads(res.out.splitlines()[-1])["overall"] is True
+    assert res.err == ""
+
+
+def test_cli_gt_scoring_and_length_rule(run_cli, clip_72: Path, tmp_path: Path) -> None:
+    gt = write_gt(tmp_path / "ground_truth.txt", 359, 72.0)  # one sample short: accepted
+    res = run_cli("pulse", clip_72, "--mask", "ycrcb", "--gt", gt, "--json")
+    assert res.code == 0, res
+    lines = [json.loads(ln) for ln in res.out.splitlines()]
+    assert all(abs(w["gt_bpm"] - 72) < 0.5 and abs(w["error"]) < 1 for w in lines[:-1])
+    assert lines[-1]["mae"] < 1 and lines[-1]["n"] == 3
+    bad = write_gt(tmp_path / "gt_bad.txt", 300, 72.0)
+    res = run_cli("pulse", clip_72, "--mask", "ycrcb", "--gt", bad)
+    assert res.code == 1 and "gt_bad.txt" in res.err and "300 samples" in res.err and "Traceback" not in res.err
+
+
+def test_pulse_eval(run_cli, tmp_path: Path) -> None:
+    for k, bpm in ((1, 66.0), (2, 96.0)):
+        d = tmp_path / "data" / f"subject{k}"
+        d.mkdir(parents=True)
+        write_pulse_video(d / "vid.mkv", bpm, seconds=10.5, seed=k)
+        write_gt(d / "ground_truth.txt", 315, bpm)
+    assert [c.name for c in find_clips(tmp_path / "data")] == ["subject1", "subject2"]
+    res = run_cli("pulse-eval", tmp_path / "data", "--mask", "ycrcb", "--mask", "whole", "--json")
+    assert res.code == 0, res
+    rows = [json.loads(ln) for ln in res.out.splitlines()]
+    totals = {r["mask"]: r for r in rows if r.get("overall")}
+    assert totals["ycrcb"]["mae"] < 1 and totals["ycrcb"]["n"] == 2
+    assert totals["whole"]["mae"] > 10
+    res = run_cli("pulse-eval", tmp_path / "data", "--mask", "ycrcb")
+    assert res.out.splitlines()[0] == "mask\twindows\tmae\trmse\tr" and "subject2" in res.err
+
+
+def test_bad_input(run_cli, tmp_path: Path) -> None:
+    res = run_cli("pulse", tmp_path / "missing.mp4", "--mask", "ycrcb")
+    assert res.code == 1 and "missing.mp4" in res.err and "Traceback" not in res.err
+    short = write_pulse_video(tmp_path / "short.mkv", 72.0, seconds=2.0)
+    res = run_cli("pulse", short, "--mask", "ycrcb")
+    assert res.code == 1 and "too short" in res.err
+    res = run_cli("pulse-eval", tmp_path, "--mask", "ycrcb")
+    assert res.code == 1 and "no clips found" in res.err
+    res = run_cli("pulse", short, "--mask", "ycrcb", "--method", "ica")
+    assert res.code == 2
+    assert isinstance(ScoredWindow, type)
