@@ -106,26 +106,32 @@ def evaluate(
 
 
 def _print_table(reports: list[dict]) -> None:
+    from rich import box
     from rich.table import Table
 
-    table = Table(title="skin segmentation (per-image mean ± std; pooled over all pixels)", title_style="bold")
-    for col in ("dataset", "split", "n", "method", "precision", "recall", "F1", "IoU", "F1 pooled", "FP rate"):
-        table.add_column(col, justify="left" if col in ("dataset", "split", "method") else "right")
+    table = Table(title="skin segmentation: per-image mean ± std, and pooled over all pixels", title_style="bold",
+                  box=box.SIMPLE_HEAD)
+    for col in ("dataset", "split", "n", "method", "precision", "recall", "F1", "IoU", "F1 pool", "IoU pool", "FP rate"):
+        table.add_column(col, justify="left" if col in ("dataset", "split", "method") else "right", no_wrap=True)
     for rep in reports:
         first = True
         for method, s in rep["results"].items():
             def ms(k: str) -> str:
-                return f"{s[k]['mean']:.3f} ± {s[k]['std']:.3f}"
+                return f"{s[k]['mean']:.3f}±{s[k]['std']:.2f}"
 
             neg = rep["negatives"]
             table.add_row(
                 rep["dataset"] if first else "", rep["split"] if first else "", str(rep["images"]) if first else "",
                 method, "–" if neg else ms("precision"), "–" if neg else ms("recall"), "–" if neg else ms("f1"),
-                "–" if neg else ms("iou"), "–" if neg else f"{s['f1']['pooled']:.3f}", f"{s['fpr']['pooled']:.3f}",
+                "–" if neg else ms("iou"), "–" if neg else f"{s['f1']['pooled']:.3f}",
+                "–" if neg else f"{s['iou']['pooled']:.3f}", f"{s['fpr']['pooled']:.3f}",
             )
             first = False
         table.add_section()
-    common.console.print(table)
+    from rich.console import Console
+
+    # a wide table: never squeeze it into 80 columns when stderr is a file or a narrow terminal
+    Console(stderr=True, highlight=False, width=max(common.console.width, 150)).print(table)
 
 
 def register(app: typer.Typer) -> None:

@@ -100,7 +100,7 @@ def train(
             progress.update(task, completed=step,
                             rate=f"loss {rec['loss']:.4f}" + (f" val F1 {f1:.3f}" if f1 is not None else ""))
 
-        log = (lambda s: progress.console.print(s, soft_wrap=True)) if not quiet else None
+        log = (lambda s: progress.console.print(s, soft_wrap=True, markup=False)) if not quiet else None
         result = run_train(labelled, negs, cfg, command=command, log=log, progress=on_step)
     save_weights(output, result.model, result.meta)
     common.info_line(f"[green]saved[/] {output}: arch {result.meta.arch}, scale {result.meta.scale}, "

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Reproduce the shipped weights from ../shared/data (never copied into the repo) and their model-card numbers.
+# Run from the repository root with the venv active. Same data + seed + thread count -> same weights on one machine.
+#   scripts/train_default.sh            # train both models, evaluate, install default
+set -euo pipefail
+D=${SKINMASK_DATA:-../shared/data}
+SETS="$D/sfa $D/fasseg_multipose01 $D/hgr1 $D/abdomen $D/ccp"
+OUT=${OUT:-models}
+
+# The shipped default: the context net at half resolution.
+skinmask train $SETS --negatives $D/backgrounds --arch softconv-ctx --scale 0.5 --steps 3000 --seed 0 --threads 1 \
+    -o "$OUT/softconv-ctx.safetensors" --overwrite
+# The seed net (3x3 conv -> 32 tanh -> 1x1), full resolution, same recipe.
+skinmask train $SETS --negatives $D/backgrounds --arch softconv --scale 1.0 --steps 1500 --seed 0 --threads 1 \
+    -o "$OUT/softconv.safetensors" --overwrite
+cp "$OUT/softconv-ctx.safetensors" "$OUT/default.safetensors"
+
+# Model-card numbers: held-out splits of every set, the no-people backgrounds, and the three baselines.
+for w in softconv-ctx softconv; do
+    skinmask evaluate $SETS --negatives $D/backgrounds --weights "$OUT/$w.safetensors" --baselines --json > "/tmp/eval_$w.json"
+done
