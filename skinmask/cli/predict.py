@@ -233,4 +233,5 @@ def _predict_stream(specs: list[str], output: Path, raw: str | None, pix_fmt: st
 
 
 def register(app: typer.Typer) -> None:
-    app.command(no_args_is_help=True)(predict)
+    # No no_args_is_help: `cat face.jpg | skinmask predict` reads stdin; on a terminal it is a usage error.
+    app.command()(predict)
