@@ -44,12 +44,11 @@ ThresholdOpt = Annotated[Optional[str], typer.Option(
     "threshold). [default: weight every pixel by its probability]", show_default=False)]
 KeepClippedOpt = Annotated[bool, typer.Option("--keep-clipped", help="Also average saturated and near-black pixels.")]
 MaskScaleOpt = Annotated[Optional[float], typer.Option(
-    "--mask-scale", min=0.05, max=1.0, help="Compute masks on frames resized by this factor (faster). "
-    "[default: 0.5]", show_default=False)]
+    "--mask-scale", min=0.05, max=1.0, help="Run the model on frames resized by this factor (smaller is "
+    "faster); the colour is still averaged at full size. [default: the weights' own working scale]",
+    show_default=False)]
 SmoothOpt = Annotated[float, typer.Option("--smooth", min=0.0, max=0.99, help="Temporal smoothing of the mask "
                                           "(weight of the previous frame's mask, 0 = off).")]
-
-DEFAULT_MASK_SCALE = 0.5  # measured on UBFC (benchmarks/pulse_variants.py): as good as full size, ~4x cheaper
 
 
 def _fmt(v: float | None, spec: str = ".1f") -> str:
@@ -64,7 +63,7 @@ def _options(method: Method, window: float, step: float, detrend: Detrend, thres
 
     popts = PulseOptions(method=method.value, window_s=window, step_s=step, detrend=detrend.value)
     topts = TraceOptions(threshold=parse_threshold(threshold, model_threshold), exclude_clipped=not keep_clipped,
-                         mask_scale=DEFAULT_MASK_SCALE if mask_scale is None else mask_scale, smooth=smooth)
+                         mask_scale=mask_scale, smooth=smooth)
     return popts, topts
 
 
