@@ -111,7 +111,7 @@ def run_frames(
     does with each result (encode, write, statistics) overlaps the next batch's inference.
     """
     size = max(1, batch_size)
-    return prefetch(_run_batches(model, frames, size, want_activations), depth=2 * size)
+    return prefetch(_run_batches(model, frames, size, want_activations), depth=size)
 
 
 def _run_batches(

@@ -14,14 +14,13 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from torch import nn
 
 from . import grids
 from .atomic import commit, discard, temp_beside
 from .errors import OutputError, UsageError
 from .inference import SkinModel, as_bgr
+from .archs import ARCHITECTURES
 from .media import VideoReader, write_file_atomic
-from .model import ARCHITECTURES
 from .pipeline import prefetch, run_frames
 
 # Activation maps of larger frames are computed on a copy downscaled to this (as predict --grids does):
@@ -59,6 +58,8 @@ def filters_sheet(model: SkinModel) -> np.ndarray:
         conv1 = _display_kernels(conv1, model)
         caption.append("kernels act on pixel values in 0..1 (the input normalisation is folded in)")
     else:
+        from torch import nn  # here, not at import: predict imports this module, and its fast path needs no torch
+
         first = next(m for m in net.stem if isinstance(m, nn.Conv2d))
         stem0 = _display_kernels(first.weight.detach().float().cpu().numpy(), model)
         caption.append(f"conv1 does not see RGB: it reads the stem's {conv1.shape[1]} feature maps (ReLU'd), so its "
