@@ -31,6 +31,7 @@ CACHE = Path("out/pulse_traces")
 SCALES = (0.25, 0.5, 1.0)
 DEFAULT_SCALE = 0.5
 SMOOTH = 0.5
+CUTOFFS = (0.5, 0.6, 0.8, 0.9)  # Hz; "smooth" itself is 0.7 Hz
 
 
 def variants_for(scale: float) -> list[tuple[str, TraceOptions]]:
@@ -130,6 +131,14 @@ def main() -> None:
                     ws = list(rppg.estimate_windows(data[variant], fps, method, args.window, args.step, det))
                     err = [w.bpm - g for w, g in zip(ws, ref) if w.bpm is not None and g is not None]
                     results.setdefault((variant, method, det), {})[clip.name] = err
+            for cutoff in CUTOFFS:  # sensitivity of the smoothness-priors cut-off (default: the band edge)
+                err = []
+                for (s, e), g in zip(bounds, ref):
+                    x = rppg.pulse_signal(rppg.fill_gaps(data[variant][s:e]), fps, "pos")
+                    bpm, _ = rppg.spectral_bpm(rppg.bandpass(rppg.detrend(x, fps, "smooth", cutoff), fps), fps)
+                    if bpm is not None and g is not None:
+                        err.append(bpm - g)
+                results.setdefault((variant, "pos", f"sm{cutoff:g}Hz"), {})[clip.name] = err
     names = sorted({n for per in results.values() for n in per}, key=[c.name for c in clips].index)
 
     def mae(errs: list[float]) -> float:

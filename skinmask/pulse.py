@@ -36,7 +36,7 @@ class PulseOptions:
     method: str = "pos"
     window_s: float = 10.0
     step_s: float = 1.0
-    detrend: str = "none"
+    detrend: str = "smooth"  # measured on UBFC: 1-2 bpm lower MAE than none/linear for every mask (POS)
 
 
 @dataclass(frozen=True)

@@ -130,12 +130,13 @@ def pulse_signal(rgb: np.ndarray, fps: float, method: str = "pos") -> np.ndarray
 # -- filtering and spectra -----------------------------------------------------------------------
 
 
-def detrend(x: np.ndarray, fps: float, kind: str = "none", smoothness: float = 100.0) -> np.ndarray:
+def detrend(x: np.ndarray, fps: float, kind: str = "none", cutoff_hz: float = BAND_HZ[0]) -> np.ndarray:
     """Remove slow drift: ``none``, ``linear`` (scipy.signal.detrend) or ``smooth``.
 
-    ``smooth`` is Tarvainen et al.'s smoothness-priors detrending (IEEE TBME 49(2), 2002), the
-    usual rPPG choice, solved as one sparse system (scipy.sparse); lambda=100 at ~30 fps removes
-    drift below about 0.3 Hz and leaves the pulse band alone.
+    ``smooth`` is Tarvainen et al.'s smoothness-priors detrending (IEEE TBME 49(2), 2002), the usual
+    rPPG choice, solved as one sparse system (scipy.sparse). Its trend is a low-pass with amplitude
+    1 / (1 + (lambda w^2)^2), w in rad/sample, so lambda = (fps / (2 pi cutoff_hz))^2 puts the
+    half-amplitude point at ``cutoff_hz``: by default the band's low edge (0.7 Hz; lambda ~ 18 at 30 fps).
     """
     from scipy import signal, sparse
     from scipy.sparse.linalg import spsolve
@@ -147,7 +148,7 @@ def detrend(x: np.ndarray, fps: float, kind: str = "none", smoothness: float = 1
         return signal.detrend(x, type="linear")
     if kind == "smooth":
         n = len(x)
-        lam = smoothness * fps / 30.0  # keep the cut-off frequency the same at other frame rates
+        lam = (fps / (2.0 * math.pi * cutoff_hz)) ** 2
         d2 = sparse.diags([np.ones(n - 2), -2 * np.ones(n - 2), np.ones(n - 2)], [0, 1, 2], shape=(n - 2, n))
         trend = spsolve((sparse.identity(n) + lam**2 * (d2.T @ d2)).tocsc(), x)
         return x - trend
@@ -208,14 +209,14 @@ def snr_db(freqs: np.ndarray, power: np.ndarray, f0: float, band: tuple[float, f
 
 
 def filtered_pulse(
-    rgb: np.ndarray, fps: float, method: str = "pos", detrend_kind: str = "none", band: tuple[float, float] = BAND_HZ
+    rgb: np.ndarray, fps: float, method: str = "pos", detrend_kind: str = "smooth", band: tuple[float, float] = BAND_HZ
 ) -> np.ndarray:
     """Pulse signal of ``method``, detrended and band-passed: what the spectrum is taken of."""
-    return bandpass(detrend(pulse_signal(fill_gaps(rgb), fps, method), fps, detrend_kind), fps, band)
+    return bandpass(detrend(pulse_signal(fill_gaps(rgb), fps, method), fps, detrend_kind, band[0]), fps, band)
 
 
 def estimate(
-    rgb: np.ndarray, fps: float, method: str = "pos", detrend_kind: str = "none", band: tuple[float, float] = BAND_HZ
+    rgb: np.ndarray, fps: float, method: str = "pos", detrend_kind: str = "smooth", band: tuple[float, float] = BAND_HZ
 ) -> tuple[float | None, float | None]:
     """(bpm, snr dB) of one window of an (N, 3) RGB trace; (None, None) when too few frames have skin."""
     rgb = np.asarray(rgb, np.float64)
@@ -289,7 +290,7 @@ class PulseEstimator:
         method: str = "pos",
         window_s: float = 10.0,
         step_s: float = 1.0,
-        detrend_kind: str = "none",
+        detrend_kind: str = "smooth",
         band: tuple[float, float] = BAND_HZ,
     ) -> None:
         if method not in METHODS:
@@ -335,7 +336,7 @@ def estimate_windows(
     method: str = "pos",
     window_s: float = 10.0,
     step_s: float = 1.0,
-    detrend_kind: str = "none",
+    detrend_kind: str = "smooth",
     band: tuple[float, float] = BAND_HZ,
 ) -> Iterator[PulseWindow]:
     """All windows of a whole (N, 3) trace held in memory; same results as :class:`PulseEstimator`."""

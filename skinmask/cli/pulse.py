@@ -88,7 +88,7 @@ def pulse(
     method: MethodOpt = Method.pos,
     window: WindowOpt = 10.0,
     step: StepOpt = 1.0,
-    detrend: DetrendOpt = Detrend.none,
+    detrend: DetrendOpt = Detrend.smooth,
     mask: Annotated[Mask, typer.Option("--mask", help="Where colour is averaged: skinmask (the model), or the "
                                        "baselines whole (every pixel) and ycrcb (Chai & Ngan rule).")] = Mask.skinmask,
     threshold: ThresholdOpt = None,
@@ -165,7 +165,7 @@ def pulse_eval(
     method: MethodOpt = Method.pos,
     window: WindowOpt = 10.0,
     step: StepOpt = 1.0,
-    detrend: DetrendOpt = Detrend.none,
+    detrend: DetrendOpt = Detrend.smooth,
     threshold: ThresholdOpt = None,
     keep_clipped: KeepClippedOpt = False,
     mask_scale: MaskScaleOpt = None,
