@@ -42,6 +42,8 @@ def train(
     paste: Annotated[float, typer.Option("--paste", help="Probability a negative crop gets skin pasted onto it.")] = 0.5,
     hard_mining: Annotated[float, typer.Option("--hard-mining", help="Add the mean loss of this fraction of the "
                                                "hardest pixels (0 = off).")] = 0.0,
+    color_aug: Annotated[float, typer.Option("--color-aug", help="Strength of the illumination, white-balance, "
+                                             "contrast and gamma jitter (0 = none, 1 = strong; measured to hurt, so off by default).")] = 0.0,
     no_augment: Annotated[bool, typer.Option("--no-augment", help="Turn off augmentation.")] = False,
     threads: Annotated[int, typer.Option("--threads", min=1, help="CPU threads for torch.")] = 2,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the output file if it exists.")] = False,
@@ -79,7 +81,7 @@ def train(
     labelled = [open_dataset(d) for d in datasets]
     negs = [open_dataset(d, negatives=True) for d in (negatives or [])]
     cfg = TrainConfig(arch=arch, scale=scale, steps=steps, batch=batch, crop=crop, lr=lr, seed=seed,
-                      neg_weight=neg_weight, paste=paste, hard_mining=hard_mining, augment=not no_augment,
+                      neg_weight=neg_weight, paste=paste, hard_mining=hard_mining, augment=not no_augment, color_aug=color_aug,
                       threads=threads, init=init)
     if epochs is not None:
         n_images = sum(len(d.select("train")) for d in labelled) + sum(len(d.select("train")) for d in negs)
