@@ -36,11 +36,15 @@ CUTOFFS = (0.5, 0.6, 0.8, 0.9)  # Hz; "smooth" itself is 0.7 Hz
 
 def variants_for(scale: float) -> list[tuple[str, TraceOptions]]:
     """(name, options) computed from the masks of one model scale."""
-    out = [(f"soft s={scale}", TraceOptions(mask_scale=scale))]
+    out = [(f"soft s={scale}", TraceOptions(mask_scale=scale)),
+           (f"threshold 0.5 s={scale}", TraceOptions(threshold=0.5, mask_scale=scale))]
     if scale == DEFAULT_SCALE:
         out += [
-            ("threshold 0.5", TraceOptions(threshold=0.5, mask_scale=scale)),
+            ("threshold 0.3", TraceOptions(threshold=0.3, mask_scale=scale)),
+            ("threshold 0.7", TraceOptions(threshold=0.7, mask_scale=scale)),
+            ("thr 0.5 keep-clipped", TraceOptions(threshold=0.5, exclude_clipped=False, mask_scale=scale)),
             ("soft keep-clipped", TraceOptions(exclude_clipped=False, mask_scale=scale)),
+            (f"thr 0.5 smooth {SMOOTH}", TraceOptions(threshold=0.5, mask_scale=scale, smooth=SMOOTH)),
             (f"soft smooth {SMOOTH}", TraceOptions(mask_scale=scale, smooth=SMOOTH)),
         ]
     return out

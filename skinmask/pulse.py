@@ -27,6 +27,8 @@ from .rppg import PulseEstimator, PulseWindow, overall_bpm
 from .trace import TraceOptions, trace_frames
 
 MASKS = ("skinmask", "whole", "ycrcb")
+# Binary mask at p >= 0.5: on UBFC it beat probability weights and tighter thresholds (benchmarks/pulse_variants.py).
+PULSE_TRACE = TraceOptions(threshold=0.5)
 
 
 @dataclass(frozen=True)
@@ -91,7 +93,7 @@ class PulseRun:
         model: object,
         video: str | Path,
         opts: PulseOptions = PulseOptions(),
-        trace_opts: TraceOptions = TraceOptions(),
+        trace_opts: TraceOptions = PULSE_TRACE,
         gt: str | Path | GroundTruth | None = None,
         keep_trace: bool = False,
     ) -> None:

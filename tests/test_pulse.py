@@ -112,7 +112,7 @@ def test_cli_plain_output_and_plot(run_cli, clip_72: Path, tmp_path: Path) -> No
 
 
 def test_cli_with_model_weights(run_cli, clip_72: Path, weights_file: Path) -> None:
-    res = run_cli("pulse", clip_72, "--weights", weights_file, "--json", "--mask-scale", "0.25", "-q")
+    res = run_cli("pulse", clip_72, "--weights", weights_file, "--json", "--mask-scale", "0.25", "-q", "-t", "soft")
     assert res.code in (0, 1), res  # random weights: any answer, but a well-formed one
     assert json.loads(res.out.splitlines()[-1])["overall"] is True
     assert res.err == ""
