@@ -158,3 +158,20 @@ def test_bad_input(run_cli, tmp_path: Path) -> None:
     res = run_cli("pulse", short, "--mask", "ycrcb", "--method", "ica")
     assert res.code == 2
     assert isinstance(ScoredWindow, type)
+
+
+def test_trace_mask_scale_and_smooth_options(model, clip_72: Path) -> None:
+    import itertools
+
+    from skinmask.media import VideoReader
+    from skinmask.trace import trace_frames
+
+    frames = list(itertools.islice(iter(VideoReader(clip_72)), 6))
+    full = list(trace_frames(model, frames, FPS, TraceOptions(threshold=0.5)))
+    small = list(trace_frames(model, frames, FPS, TraceOptions(threshold=0.5, mask_scale=0.5)))
+    smooth = list(trace_frames(model, frames, FPS, TraceOptions(smooth=0.9)))
+    assert model.meta.scale == 1.0  # the option does not change the caller's model
+    assert len(full) == len(small) == len(smooth) == 6
+    assert smooth[0].r == pytest.approx(list(trace_frames(model, frames[:1], FPS))[0].r)  # EMA starts at frame 0
+    with pytest.raises(ValueError, match="smooth"):
+        list(trace_frames(model, frames, FPS, TraceOptions(smooth=1.0)))
