@@ -149,7 +149,8 @@ def read_weights(path: str | Path | None = None) -> tuple[dict[str, np.ndarray],
         raise WeightsError("is a directory, not a weights file", path)
     with open(path, "rb") as fh:
         head = fh.read(16)
-    if head[:2] == b"PK" or head[:1] == b"\x80":
+    # a pickle starts with 0x80; a safetensors file starts with its header length (which can end in 0x80) then "{"
+    if head[:2] == b"PK" or (head[:1] == b"\x80" and head[8:9] != b"{"):
         raise WeightsError("looks like a pickled PyTorch checkpoint; only .safetensors files are loaded "
                            "(pickles can run code)", path)
     try:
