@@ -41,7 +41,7 @@ DetrendOpt = Annotated[Detrend, typer.Option("--detrend", help="Drift removal be
                                              "none, linear, smooth (Tarvainen smoothness priors).")]
 ThresholdOpt = Annotated[str, typer.Option(
     "--threshold", "-t", help="Average only pixels at or above this skin probability ('auto': the weights' "
-    "threshold; 'soft': weight every pixel by its probability). 0.5 measured best on UBFC.")]
+    "threshold; 'soft': weight every pixel by its probability). 0.5 is the measured choice (README).")]
 KeepClippedOpt = Annotated[bool, typer.Option("--keep-clipped", help="Also average saturated and near-black pixels.")]
 MaskScaleOpt = Annotated[Optional[float], typer.Option(
     "--mask-scale", min=0.05, max=1.0, help="Run the model on frames resized by this factor (smaller is "
