@@ -19,9 +19,6 @@ from .pipeline import prefetch, run_frames
 if TYPE_CHECKING:
     from .sources import FrameSource
 
-GRID_MAX_SIDE = 1024  # activation maps of larger images are computed on a copy downscaled to this
-
-
 @dataclass
 class PredictOptions:
     """How predict writes its outputs."""
@@ -89,6 +86,20 @@ class _Stats:
         self.mean += (float(prob.mean()) - self.mean) / self.n
 
 
+def _finish(record: Record, stats: _Stats, start: float, source) -> Record:
+    """Fill in the summary fields; a source that ended early marks the record incomplete."""
+    if source is not None:
+        try:
+            source.check_complete()
+        except IncompleteVideoError as exc:
+            record.complete = False
+            record.error = str(exc)
+    record.skin_fraction = round(stats.fraction, 6)
+    record.mean_probability = round(stats.mean, 6)
+    record.seconds = round(time.perf_counter() - start, 4)
+    return record
+
+
 def predict_item(
     model: SkinModel,
     item: InputItem,
@@ -151,26 +162,8 @@ def predict_item(
             if opts.overlay:
                 tinted.commit()
                 record.extra_outputs.append(str(overlay_path))
-        try:
-            reader.check_complete()
-        except IncompleteVideoError as exc:
-            record.complete = False
-            record.error = str(exc)
-    record.skin_fraction = round(stats.fraction, 6)
-    record.mean_probability = round(stats.mean, 6)
-    record.seconds = round(time.perf_counter() - start, 4)
-    return record
-
-
-def _image_activations(model: SkinModel, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    import cv2
-
-    h, w = image.shape[:2]
-    if max(h, w) > GRID_MAX_SIDE:
-        f = GRID_MAX_SIDE / max(h, w)
-        image = cv2.resize(image, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
-    probs, acts = model.probabilities_and_activations(image[None])
-    return probs[0], acts[0]
+        return _finish(record, stats, start, reader)
+    return _finish(record, stats, start, None)
 
 
 def predict_stream(
@@ -203,12 +196,4 @@ def predict_stream(
             if on_frames:
                 on_frames(1)
         sink.commit()
-    try:
-        source.check_complete()
-    except IncompleteVideoError as exc:
-        record.complete = False
-        record.error = str(exc)
-    record.skin_fraction = round(stats.fraction, 6)
-    record.mean_probability = round(stats.mean, 6)
-    record.seconds = round(time.perf_counter() - start, 4)
-    return record
+    return _finish(record, stats, start, source)
