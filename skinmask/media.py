@@ -254,73 +254,73 @@ def seek_frame(path: str | Path, index: int) -> np.ndarray:
     raise InputError(f"frame {index} does not exist: the video has {reader.frames_read} frames", path)
 
 
-class MaskVideoWriter:
-    """Write single-channel uint8 masks as a lossless FFV1 .mkv, or as a folder of PNGs.
+class AtomicVideoWriter:
+    """A video written under a temporary name beside its final path, opened on the first frame.
 
-    Opens on the first frame; writes into a temporary name and renames into place on ``commit``.
-    Without commit (error, Ctrl-C) the temporary output is removed, or kept as ``*.partial``.
+    ``commit`` checks that every frame reached the disk (FFmpeg only logs failed writes, e.g. on a
+    full disk) and renames the file into place; leaving the ``with`` block without commit (an error,
+    Ctrl-C) removes the temporary output, or keeps it as ``<stem>.partial<suffix>``. Subclasses say
+    how to open the encoder and write one frame.
     """
 
-    def __init__(self, path: Path, fps: float, video_format: str = "mkv", keep_partial: bool = False) -> None:
-        if video_format not in ("mkv", "png"):
-            raise OutputError(f"unknown video format {video_format!r} (use mkv or png)", path)
+    directory = False  # True: the output is a folder of images
+
+    def __init__(self, path: Path, fps: float, keep_partial: bool = False) -> None:
         self.path = Path(path)
         self.fps = fps
-        self.format = video_format
         self.keep_partial = keep_partial
         self.frames = 0
         self._writer: cv2.VideoWriter | None = None
         self._tmp: Path | None = None
         self._size: tuple[int, int] | None = None
 
-    def __enter__(self) -> "MaskVideoWriter":
+    def __enter__(self) -> "AtomicVideoWriter":
         return self
 
-    def __exit__(self, exc_type: object, *exc: object) -> None:
+    def __exit__(self, *exc: object) -> None:
         if self._tmp is not None:
             self._discard()
 
-    def _open(self, size: tuple[int, int]) -> None:
-        self._size = size
-        try:
-            self._tmp = temp_beside(self.path, directory=self.format == "png")
-        except OSError as exc:
-            raise OutputError(f"cannot write ({exc.strerror or exc})", self.path) from None
-        if self.format == "png":
-            return
-        self._writer = cv2.VideoWriter(str(self._tmp), cv2.CAP_FFMPEG, cv2.VideoWriter_fourcc(*"FFV1"),
-                                       self.fps, size, isColor=False)
-        if not self._writer.isOpened():
-            self._discard()
-            raise OutputError("cannot open an FFV1 video writer (OpenCV built without FFmpeg?)", self.path)
+    def _frame_size(self, frame: np.ndarray) -> tuple[int, int]:
+        return frame.shape[1], frame.shape[0]
 
-    def write(self, mask: np.ndarray) -> None:
-        """Append one (H, W) uint8 mask."""
-        h, w = mask.shape[:2]
+    def _open_writer(self, size: tuple[int, int]) -> None:
+        raise NotImplementedError
+
+    def _encode(self, frame: np.ndarray) -> None:
+        assert self._writer is not None
+        self._writer.write(frame)
+
+    def write(self, frame: np.ndarray) -> None:
+        """Append one frame; all frames must have the size of the first."""
+        size = self._frame_size(frame)
         if self._tmp is None:
-            self._open((w, h))
-        elif self._size != (w, h):
-            raise OutputError(f"frame size changed from {self._size} to {(w, h)} mid-video", self.path)
-        if self.format == "png":
-            if not cv2.imwrite(str(self._tmp / f"{self.frames:06d}.png"), mask):
-                raise OutputError(f"cannot write frame {self.frames} (disk full or not writable?)", self.path)
-        else:
-            assert self._writer is not None
-            self._writer.write(mask)
+            try:
+                self._tmp = temp_beside(self.path, directory=self.directory)
+            except OSError as exc:
+                raise OutputError(f"cannot write ({exc.strerror or exc})", self.path) from None
+            self._size = size
+            try:
+                self._open_writer(size)
+            except BaseException:
+                self._discard()
+                raise
+        elif self._size != size:
+            raise OutputError(f"frame size changed from {self._size} to {size} mid-video", self.path)
+        self._encode(frame)
         self.frames += 1
 
     def commit(self) -> None:
-        """Finish the file and move it under its final name."""
+        """Finish the file, verify it, and move it under its final name."""
         if self._writer is not None:
             self._writer.release()
             self._writer = None
-        if self._tmp is None:
-            raise OutputError("no frames were written", self.path)
-        if self.format == "mkv":
-            stored = count_packets(self._tmp)
-            if stored != self.frames:  # FFmpeg only logs failed writes (disk full): verify what reached the disk
+            stored = count_packets(self._tmp) if self._tmp is not None else 0
+            if stored != self.frames:
                 self._discard()
                 raise OutputError(f"only {stored} of {self.frames} frames reached the disk (disk full?)", self.path)
+        if self._tmp is None:
+            raise OutputError("no frames were written", self.path)
         try:
             commit(self._tmp, self.path)
         except OSError as exc:
@@ -335,3 +335,28 @@ class MaskVideoWriter:
         tmp, self._tmp = self._tmp, None
         if tmp is not None:
             discard(tmp, self.path, self.keep_partial)
+
+
+class MaskVideoWriter(AtomicVideoWriter):
+    """Single-channel uint8 masks as a lossless FFV1 .mkv, or (``video_format='png'``) a folder of PNGs."""
+
+    def __init__(self, path: Path, fps: float, video_format: str = "mkv", keep_partial: bool = False) -> None:
+        if video_format not in ("mkv", "png"):
+            raise OutputError(f"unknown video format {video_format!r} (use mkv or png)", path)
+        super().__init__(path, fps, keep_partial)
+        self.format = video_format
+        self.directory = video_format == "png"
+
+    def _open_writer(self, size: tuple[int, int]) -> None:
+        if self.format == "png":
+            return
+        self._writer = cv2.VideoWriter(str(self._tmp), cv2.CAP_FFMPEG, cv2.VideoWriter_fourcc(*"FFV1"),
+                                       self.fps, size, isColor=False)
+        if not self._writer.isOpened():
+            raise OutputError("cannot open an FFV1 video writer (OpenCV built without FFmpeg?)", self.path)
+
+    def _encode(self, mask: np.ndarray) -> None:
+        if self.format == "mkv":
+            super()._encode(mask)
+        elif not cv2.imwrite(str(self._tmp / f"{self.frames:06d}.png"), mask):
+            raise OutputError(f"cannot write frame {self.frames} (disk full or not writable?)", self.path)

@@ -16,11 +16,10 @@ import cv2
 import numpy as np
 
 from . import grids
-from .atomic import commit, discard, temp_beside
 from .errors import OutputError, UsageError
 from .inference import SkinModel, as_bgr
 from .archs import ARCHITECTURES
-from .media import VideoReader, write_file_atomic
+from .media import AtomicVideoWriter, VideoReader, write_file_atomic
 from .pipeline import prefetch, run_frames
 
 # Activation maps of larger frames are computed on a copy downscaled to this (as predict --grids does):
@@ -135,84 +134,35 @@ def overlay_image(model: SkinModel, image: np.ndarray) -> np.ndarray:
     return grids.overlay(image, model.probability_image(image))
 
 
-class OverlayVideoWriter:
-    """Write BGR frames as an .mp4 a person can play: H.264 where this OpenCV can encode it, else MPEG-4 (mp4v).
+class OverlayVideoWriter(AtomicVideoWriter):
+    """BGR frames as an .mp4 a person can play: H.264 where this OpenCV can encode it, else MPEG-4 (mp4v).
 
-    Opens on the first frame (odd sizes are cropped to even, as the encoders need), writes under a temporary
-    name and renames into place on ``commit``; without commit the file is removed (or kept as *.partial).
+    Odd frame sizes are cropped to even, as the encoders need; otherwise as :class:`AtomicVideoWriter`.
     """
 
     def __init__(self, path: Path, fps: float, keep_partial: bool = False) -> None:
-        self.path = Path(path)
-        self.fps = fps
-        self.keep_partial = keep_partial
-        self.frames = 0
+        super().__init__(path, fps, keep_partial)
         self.codec: str | None = None
-        self._writer: cv2.VideoWriter | None = None
-        self._tmp: Path | None = None
-        self._size: tuple[int, int] | None = None
 
-    def __enter__(self) -> "OverlayVideoWriter":
-        return self
+    def _frame_size(self, frame: np.ndarray) -> tuple[int, int]:
+        h, w = frame.shape[:2]
+        if min(w, h) < 2:
+            raise OutputError(f"frames of {w}x{h} are too small for a video", self.path)
+        return w - w % 2, h - h % 2
 
-    def __exit__(self, *exc: object) -> None:
-        if self._tmp is not None:
-            self._discard()
-
-    def _open(self, size: tuple[int, int]) -> None:
-        self._size = size
-        try:
-            self._tmp = temp_beside(self.path)
-        except OSError as exc:
-            raise OutputError(f"cannot write ({exc.strerror or exc})", self.path) from None
+    def _open_writer(self, size: tuple[int, int]) -> None:
         for codec in OVERLAY_CODECS:
             writer = cv2.VideoWriter(str(self._tmp), cv2.CAP_FFMPEG, cv2.VideoWriter_fourcc(*codec), self.fps, size)
             if writer.isOpened():
                 self._writer, self.codec = writer, codec
                 return
             writer.release()
-        self._discard()
         raise OutputError(f"cannot open an .mp4 writer ({' or '.join(OVERLAY_CODECS)}; OpenCV without FFmpeg?)",
                           self.path)
 
-    def write(self, frame: np.ndarray) -> None:
-        """Append one (H, W, 3) uint8 BGR frame."""
-        h, w = frame.shape[:2]
-        size = (w - w % 2, h - h % 2)
-        if self._tmp is None:
-            if min(size) < 2:
-                raise OutputError(f"frames of {w}x{h} are too small for a video", self.path)
-            self._open(size)
-        elif self._size != size:
-            raise OutputError(f"frame size changed from {self._size} to {size} mid-video", self.path)
-        assert self._writer is not None
-        self._writer.write(np.ascontiguousarray(frame[: size[1], : size[0]]))
-        self.frames += 1
-
-    def commit(self) -> None:
-        """Finish the file and move it under its final name."""
-        if self._writer is not None:
-            self._writer.release()
-            self._writer = None
-        if self._tmp is None:
-            raise OutputError("no frames were written", self.path)
-        if self._tmp.stat().st_size == 0:
-            self._discard()
-            raise OutputError("video writer produced an empty file (disk full?)", self.path)
-        try:
-            commit(self._tmp, self.path)
-        except OSError as exc:
-            self._discard()
-            raise OutputError(f"cannot write ({exc.strerror or exc})", self.path) from None
-        self._tmp = None
-
-    def _discard(self) -> None:
-        if self._writer is not None:
-            self._writer.release()
-            self._writer = None
-        tmp, self._tmp = self._tmp, None
-        if tmp is not None:
-            discard(tmp, self.path, self.keep_partial)
+    def _encode(self, frame: np.ndarray) -> None:
+        w, h = self._size or self._frame_size(frame)
+        super()._encode(np.ascontiguousarray(frame[:h, :w]))
 
 
 def write_overlay_video(
