@@ -124,21 +124,28 @@ class SkinModel:
         return (_resize_maps(prob, (h, w)) if small is not frames else prob), acts
 
     def probability_image(self, image: np.ndarray) -> np.ndarray:
-        """Probability map (H, W) for one image of any size, tiled when large (identical result)."""
+        """Probability map (H, W) for one image of any size; identical to :meth:`probabilities`.
+
+        Large images are resized to the working scale once, then the network runs over overlapping
+        tiles of the working image (each tile carries the receptive radius of context on every side,
+        so every kept pixel sees what it sees in the whole image), and the map is resized back.
+        """
         bgr = as_bgr(image)
         h, w = bgr.shape[:2]
         if h * w <= TILE_PIXELS:
             return self.probabilities(bgr[None])[0]
-        pad = int(np.ceil(receptive_radius(self.meta.arch) / self.meta.scale)) + 2
-        out = np.empty((h, w), np.float32)
-        for y0 in range(0, h, TILE_SIZE):
-            for x0 in range(0, w, TILE_SIZE):
-                y1, x1 = min(y0 + TILE_SIZE, h), min(x0 + TILE_SIZE, w)
+        small = _resize_frames(bgr[None], self.meta.scale)[0]
+        sh, sw = small.shape[:2]
+        pad = receptive_radius(self.meta.arch)
+        out = np.empty((sh, sw), np.float32)
+        for y0 in range(0, sh, TILE_SIZE):
+            for x0 in range(0, sw, TILE_SIZE):
+                y1, x1 = min(y0 + TILE_SIZE, sh), min(x0 + TILE_SIZE, sw)
                 ya, xa = max(y0 - pad, 0), max(x0 - pad, 0)
-                yb, xb = min(y1 + pad, h), min(x1 + pad, w)
-                tile = self.probabilities(bgr[None, ya:yb, xa:xb])[0]
-                out[y0:y1, x0:x1] = tile[y0 - ya : y0 - ya + (y1 - y0), x0 - xa : x0 - xa + (x1 - x0)]
-        return out
+                yb, xb = min(y1 + pad, sh), min(x1 + pad, sw)
+                tile = self._run(np.ascontiguousarray(small[None, ya:yb, xa:xb]))[0]
+                out[y0:y1, x0:x1] = tile[y0 - ya : y1 - ya, x0 - xa : x1 - xa]
+        return _resize_maps(out[None], (h, w))[0] if (sh, sw) != (h, w) else out
 
 
 def working_size(height: int, width: int, scale: float) -> tuple[int, int]:

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from skinmask.errors import DeviceError, InputError
-from skinmask.inference import predict, select_device, to_input, to_mask
+from skinmask.inference import load_model, predict, select_device, to_input, to_mask
 from skinmask import inference
 from skinmask.weights import InputSpec
 
@@ -39,9 +39,14 @@ def test_gray_and_bgra_inputs(model) -> None:
         predict(model, frame.astype(np.float32))
 
 
-def test_tiled_large_image_is_identical(model, monkeypatch: pytest.MonkeyPatch) -> None:
-    frame = np.concatenate([make_frame(90, 70, s) for s in range(3)], axis=1)
-    whole = model.probability_image(frame)
+@pytest.mark.parametrize("weights", ["fixture", "default"])
+def test_tiled_large_image_is_identical(model, weights: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tiles overlap by the receptive field at the working scale: the same map as one pass (scale 1 and 0.5)."""
+    if weights == "default":
+        model = load_model(None, device="cpu")
+        assert model.meta.scale < 1
+    frame = np.concatenate([make_frame(91, 71, s) for s in range(3)], axis=1)
+    whole = model.probabilities(frame[None])[0]
     monkeypatch.setattr(inference, "TILE_PIXELS", 100)
     monkeypatch.setattr(inference, "TILE_SIZE", 32)
     tiled = model.probability_image(frame)
