@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, replace
 
+import cv2
 import numpy as np
 
 from .inference import SkinModel
@@ -54,8 +55,9 @@ def weighted_mean_rgb(frame: np.ndarray, weights: np.ndarray) -> tuple[float, fl
     total = float(weights.sum())
     if total <= 0:
         return (float("nan"),) * 3
-    sums = weights.reshape(1, -1) @ frame.reshape(-1, 3).astype(np.float32)  # (1, 3) B, G, R
-    b, g, r = (sums[0] / total).tolist()
+    # OpenCV, not a BLAS matmul: no thread pool to oversubscribe beside the inference threads.
+    w3 = cv2.merge([weights, weights, weights])
+    b, g, r = (v / total for v in cv2.sumElems(cv2.multiply(frame, w3, dtype=cv2.CV_32F))[:3])
     return r, g, b
 
 
