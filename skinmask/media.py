@@ -227,6 +227,16 @@ class VideoReader:
             )
 
 
+def declared_frames(path: str | Path) -> int:
+    """The frame count a video's container declares (0 when unknown or unreadable); for progress only."""
+    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    try:
+        n = cap.get(cv2.CAP_PROP_FRAME_COUNT) if cap.isOpened() else 0
+        return int(n) if math.isfinite(n) and 0 < n < 1e9 else 0
+    finally:
+        cap.release()
+
+
 def count_packets(path: Path) -> int:
     """Frames stored in a video file, counted from its packets without decoding (fast)."""
     cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)

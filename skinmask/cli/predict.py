@@ -113,6 +113,7 @@ def predict(
     """
     common.setup(debug, quiet, engine)
     from ..inference import load_model
+    from ..media import declared_frames
     from ..inputs import check_output_collisions, expand_inputs
     from ..runner import PredictOptions, predict_item
     from ..errors import SkinmaskError
@@ -157,9 +158,12 @@ def predict(
     )
     failures = len(input_errors)
     frames = 0
+    progress_shown = common.progress_enabled()
     with common.make_progress() as progress:
         files_task = progress.add_task("files", total=len(items), rate="")
-        frames_task = progress.add_task("frames", total=None, rate="")
+        # Frame total for the ETA: what the containers declare (counted for real while decoding).
+        expected = sum(declared_frames(i.path) if i.kind == "video" else 1 for i in items) if progress_shown else 0
+        frames_task = progress.add_task("frames", total=expected or None, rate="")
 
         def on_frames(n: int) -> None:
             progress.advance(frames_task, n)
