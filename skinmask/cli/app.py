@@ -51,8 +51,12 @@ _evaluate.register(app)
 _pulse.register(app)
 
 
+class _Terminated(SystemExit):
+    """SIGTERM, raised in the main thread so every `with` block closes its outputs on the way out."""
+
+
 def _on_sigterm(signum: int, frame: object) -> None:
-    raise SystemExit(143)
+    raise _Terminated(143)
 
 
 def _is_broken_pipe(exc: BaseException | None) -> bool:
@@ -108,6 +112,9 @@ def main() -> None:
     except typer.Exit as exc:
         _flush_stdout()
         sys.exit(exc.exit_code)
+    except _Terminated:
+        common.error_line("terminated")
+        sys.exit(143)
     except SystemExit as exc:
         if _is_broken_pipe(exc):
             _exit_quietly_on_closed_pipe()
