@@ -110,3 +110,20 @@ def run_cli(capfd: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch):
         return CliResult(code, out, err)
 
     return run
+
+
+def read_mask_video(path: Path) -> tuple[list[np.ndarray], float]:
+    """All frames of a single-channel mask video as (H, W) uint8 arrays, and its fps."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    cap.set(cv2.CAP_PROP_CONVERT_RGB, 0)
+    fps = cap.get(cv2.CAP_PROP_FPS)
+    masks = []
+    while True:
+        ok, f = cap.read()
+        if not ok:
+            break
+        masks.append(f if f.ndim == 2 else f[..., 0])
+    cap.release()
+    return masks, fps

@@ -12,7 +12,7 @@ import pytest
 from skinmask.inference import predict, to_mask
 from skinmask.media import VideoReader
 
-from .conftest import REPO, SAMPLE_IMAGE, make_frame, write_video
+from .conftest import REPO, SAMPLE_IMAGE, make_frame, read_mask_video, write_video
 
 
 def _write(path: Path, image: np.ndarray) -> Path:
@@ -93,15 +93,8 @@ def test_video_round_trip(run_cli, tmp_path: Path, weights_file: Path, model) ->
     record = json.loads(res.out)
     assert record["kind"] == "video" and record["frames"] == 9 and (record["width"], record["height"]) == (40, 30)
     out = tmp_path / "out" / "clip.mkv"
-    cap = cv2.VideoCapture(str(out))
-    cap.set(cv2.CAP_PROP_CONVERT_RGB, 0)
-    assert cap.get(cv2.CAP_PROP_FPS) == pytest.approx(12.5)
-    masks = []
-    while True:
-        ok, f = cap.read()
-        if not ok:
-            break
-        masks.append(f if f.ndim == 2 else f[..., 0])
+    masks, fps = read_mask_video(out)
+    assert fps == pytest.approx(12.5)
     frames = list(VideoReader(video))
     assert len(masks) == 9
     for mask, frame in zip(masks, frames):

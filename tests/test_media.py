@@ -7,7 +7,7 @@ import pytest
 from skinmask.errors import InputError, OutputError
 from skinmask.media import MaskVideoWriter, VideoReader, decode_image, read_image, seek_frame
 
-from .conftest import make_frame, write_video
+from .conftest import make_frame, read_mask_video, write_video
 
 
 def _encode(ext: str, image: np.ndarray, params: list[int] | None = None) -> bytes:
@@ -78,15 +78,8 @@ def test_mask_writer_is_lossless_and_atomic(tmp_path: Path, fmt: str) -> None:
         assert not final.exists()  # nothing under the final name until commit
         writer.commit()
     if fmt == "mkv":
-        cap = cv2.VideoCapture(str(final))
-        cap.set(cv2.CAP_PROP_CONVERT_RGB, 0)
-        got = []
-        while True:
-            ok, f = cap.read()
-            if not ok:
-                break
-            got.append(f if f.ndim == 2 else f[..., 0])
-        assert cap.get(cv2.CAP_PROP_FPS) == pytest.approx(30.0)
+        got, fps = read_mask_video(final)
+        assert fps == pytest.approx(30.0)
     else:
         got = [cv2.imread(str(p), cv2.IMREAD_UNCHANGED) for p in sorted(final.iterdir())]
     assert len(got) == 5 and all(np.array_equal(a, b) for a, b in zip(got, masks))
