@@ -11,10 +11,12 @@ Methods (all give a 1-D pulse signal of length N):
 - ``green`` Verkruysse, Svaasand & Nelson, "Remote plethysmographic imaging using ambient light",
             Optics Express 16(26), 2008 (the normalised green channel).
 
-Heart rate per window = the highest periodogram peak in the band (0.7-3.5 Hz, 42-210 bpm),
-refined below the bin width by a parabola through the log power of the peak bin and its two
-neighbours; SNR is de Haan's: power within +-0.1 Hz of the peak and of its first harmonic over
-the power in the rest of the band, in dB.
+Heart rate per window = the periodogram peak in the band (0.7-3.5 Hz, 42-210 bpm), refined
+below the bin width by a parabola through the log power of the peak bin and its two neighbours;
+SNR is de Haan's: power within +-0.1 Hz of the peak and of its first harmonic over the power in
+the rest of the band, in dB. Which peak: by default the windows are tracked (:class:`HeartRateTracker`,
+a causal Viterbi pass over the windows' spectra: heart rate moves a few bpm per second, motion peaks
+jump), else the highest one in each window on its own.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ SEGMENT_S = 1.6  # POS / CHROM inner window: about one slow heartbeat at 40 bpm
 SNR_HALF_WIDTH_HZ = 0.1
 MIN_VALID_FRACTION = 0.5  # a window with fewer frames carrying skin gives no bpm
 MIN_SHORT_CLIP_S = 4.0  # a clip shorter than one window is still scored as one window when at least this long
+TRACK_BPM_PER_S = 4.0  # default HeartRateTracker prior: heart rate moves about this much per second of step (1 sd)
+TRACK_FLOOR = 1e-2  # spectral share given to every bin, so one window with no power near the truth costs bounded
 
 
 @dataclass(frozen=True)
@@ -186,11 +190,16 @@ def peak_frequency(freqs: np.ndarray, power: np.ndarray, band: tuple[float, floa
     k = int(idx[np.argmax(power[idx])])
     if not power[k] > 0:
         return None
+    return refine_peak(freqs, power, k)
+
+
+def refine_peak(freqs: np.ndarray, power: np.ndarray, k: int) -> float:
+    """Frequency of bin k refined by a parabola through the log power of k and its neighbours (when k is a peak)."""
     f = float(freqs[k])
-    if idx[0] < k < idx[-1] and power[k - 1] > 0 and power[k + 1] > 0:
+    if 0 < k < len(power) - 1 and (power[k - 1 : k + 2] > 0).all():
         a, b, c = np.log(power[k - 1 : k + 2])
         den = a - 2.0 * b + c
-        if den < 0:
+        if den < 0 and b >= max(a, c):
             f += 0.5 * (a - c) / den * float(freqs[1] - freqs[0])
     return f
 
@@ -215,25 +224,80 @@ def filtered_pulse(
     return bandpass(detrend(pulse_signal(fill_gaps(rgb), fps, method), fps, detrend_kind, band[0]), fps, band)
 
 
-def estimate(
+def window_spectrum(
     rgb: np.ndarray, fps: float, method: str = "pos", detrend_kind: str = "smooth", band: tuple[float, float] = BAND_HZ
-) -> tuple[float | None, float | None]:
-    """(bpm, snr dB) of one window of an (N, 3) RGB trace; (None, None) when too few frames have skin."""
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """(freqs Hz, power) of one window's filtered pulse; None when too few frames have skin."""
     rgb = np.asarray(rgb, np.float64)
     valid = np.isfinite(rgb).all(axis=1) & (rgb > 0).all(axis=1)
     if len(rgb) < 8 or valid.mean() < MIN_VALID_FRACTION:
+        return None
+    return spectrum(filtered_pulse(rgb, fps, method, detrend_kind, band), fps)
+
+
+def estimate(
+    rgb: np.ndarray, fps: float, method: str = "pos", detrend_kind: str = "smooth", band: tuple[float, float] = BAND_HZ
+) -> tuple[float | None, float | None]:
+    """(bpm, snr dB) of one window of an (N, 3) RGB trace on its own (highest peak, no tracking);
+    (None, None) when too few frames have skin."""
+    spec = window_spectrum(rgb, fps, method, detrend_kind, band)
+    if spec is None:
         return None, None
-    x = filtered_pulse(rgb, fps, method, detrend_kind, band)
-    return spectral_bpm(x, fps, band)
+    return _bpm_snr(*spec, peak_frequency(*spec, band), band)
+
+
+def _bpm_snr(freqs: np.ndarray, power: np.ndarray, f0: float | None,
+             band: tuple[float, float]) -> tuple[float | None, float | None]:
+    if f0 is None:
+        return None, None
+    return 60.0 * f0, snr_db(freqs, power, f0, band)
+
+
+class HeartRateTracker:
+    """Causal tracking of the heart rate across consecutive windows' spectra (forward Viterbi).
+
+    Each in-band bin is a state; a window's evidence for it is the log of its share of the in-band
+    power (plus a small floor), and moving between windows costs a Gaussian penalty with
+    ``sigma_bpm`` per step. The estimate for a window is the end of the best path so far, so it
+    uses only this and earlier windows (streams as they come) and a motion peak that beats the pulse
+    in one or two windows does not pull the estimate away, while a real change wins in a few
+    windows. Windows with no spectrum leave the state as it is; a change of frequency grid restarts it.
+    """
+
+    def __init__(self, sigma_bpm: float, band: tuple[float, float] = BAND_HZ, floor: float = TRACK_FLOOR) -> None:
+        if not sigma_bpm > 0:
+            raise ValueError(f"tracking sigma must be positive, got {sigma_bpm}")
+        self.sigma_bpm, self.band, self.floor = sigma_bpm, band, floor
+        self._freqs: np.ndarray | None = None
+        self._idx = np.empty(0, np.intp)
+        self._trans = np.empty((0, 0))
+        self._score: np.ndarray | None = None
+
+    def update(self, freqs: np.ndarray, power: np.ndarray) -> float | None:
+        """The tracked frequency (Hz, sub-bin refined) for the next window's spectrum."""
+        if self._freqs is None or len(freqs) != len(self._freqs) or not np.allclose(freqs, self._freqs):
+            self._freqs = np.asarray(freqs, np.float64).copy()
+            self._idx = np.flatnonzero((freqs >= self.band[0]) & (freqs <= self.band[1]))
+            bpm = 60.0 * self._freqs[self._idx]
+            self._trans = -0.5 * ((bpm[:, None] - bpm[None, :]) / self.sigma_bpm) ** 2
+            self._score = None
+        p = power[self._idx]
+        total = float(p.sum())
+        if len(p) == 0 or not total > 0:
+            return None
+        evidence = np.log(p / total + self.floor / len(p))
+        if self._score is None:
+            self._score = evidence
+        else:
+            self._score = evidence + np.max(self._score[None, :] + self._trans, axis=1)
+        self._score -= self._score.max()
+        return refine_peak(freqs, power, int(self._idx[np.argmax(self._score)]))
 
 
 def spectral_bpm(x: np.ndarray, fps: float, band: tuple[float, float] = BAND_HZ) -> tuple[float | None, float | None]:
     """(bpm, snr dB) of an already filtered 1-D signal."""
     freqs, power = spectrum(x, fps)
-    f0 = peak_frequency(freqs, power, band)
-    if f0 is None:
-        return None, None
-    return 60.0 * f0, snr_db(freqs, power, f0, band)
+    return _bpm_snr(freqs, power, peak_frequency(freqs, power, band), band)
 
 
 def fill_gaps(rgb: np.ndarray) -> np.ndarray:
@@ -282,6 +346,8 @@ class PulseEstimator:
     """Streaming heart rate: push one RGB row per frame, get each window as soon as its last frame arrives.
 
     Memory is one window of rows, however long the video. Frames must be pushed in order.
+    ``track_bpm_per_s`` (None or 0: off) tracks the heart rate across windows with a
+    :class:`HeartRateTracker` whose step is ``track_bpm_per_s * step_s`` bpm (1 sd).
     """
 
     def __init__(
@@ -292,6 +358,7 @@ class PulseEstimator:
         step_s: float = 1.0,
         detrend_kind: str = "smooth",
         band: tuple[float, float] = BAND_HZ,
+        track_bpm_per_s: float | None = TRACK_BPM_PER_S,
     ) -> None:
         if method not in METHODS:
             raise ValueError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
@@ -304,6 +371,9 @@ class PulseEstimator:
         self.fps, self.method, self.detrend_kind, self.band = fps, method, detrend_kind, band
         self.window_s, self.step_s = window_s, step_s
         self.win, self.step = window_frames(window_s, step_s, fps)
+        if track_bpm_per_s is not None and track_bpm_per_s < 0:
+            raise ValueError(f"tracking rate must be >= 0 bpm/s, got {track_bpm_per_s}")
+        self.tracker = HeartRateTracker(track_bpm_per_s * self.step / fps, band) if track_bpm_per_s else None
         self._rows: deque[tuple[float, float, float]] = deque(maxlen=self.win)
         self.frames = 0
         self.emitted = 0
@@ -325,7 +395,11 @@ class PulseEstimator:
 
     def _window(self, start: int, end: int) -> PulseWindow:
         rgb = np.asarray(self._rows, np.float64)[-(end - start) :]
-        bpm, snr = estimate(rgb, self.fps, self.method, self.detrend_kind, self.band)
+        spec = window_spectrum(rgb, self.fps, self.method, self.detrend_kind, self.band)
+        bpm = snr = None
+        if spec is not None:
+            f0 = self.tracker.update(*spec) if self.tracker else peak_frequency(*spec, self.band)
+            bpm, snr = _bpm_snr(*spec, f0, self.band)
         self.emitted += 1
         return PulseWindow(start, end, start / self.fps, end / self.fps, bpm, snr)
 
@@ -338,9 +412,10 @@ def estimate_windows(
     step_s: float = 1.0,
     detrend_kind: str = "smooth",
     band: tuple[float, float] = BAND_HZ,
+    track_bpm_per_s: float | None = TRACK_BPM_PER_S,
 ) -> Iterator[PulseWindow]:
     """All windows of a whole (N, 3) trace held in memory; same results as :class:`PulseEstimator`."""
-    est = PulseEstimator(fps, method, window_s, step_s, detrend_kind, band)
+    est = PulseEstimator(fps, method, window_s, step_s, detrend_kind, band, track_bpm_per_s)
     for row in np.asarray(rgb, np.float64):
         w = est.push(row)
         if w is not None:

@@ -120,6 +120,52 @@ def test_gaps_without_skin_are_bridged_and_mostly_empty_windows_give_none() -> N
     assert rppg.overall_bpm([w]) is None
 
 
+def _with_motion_bursts(rgb: np.ndarray, bpm: float, bursts: list[tuple[float, float]]) -> np.ndarray:
+    """Add a wobble at ``bpm`` during each (start_s, end_s) burst, 2.5x the pulse and in the pulse's own colour
+    direction, so no rPPG projection can tell them apart: only the windows around it can."""
+    t = np.arange(len(rgb)) / FPS
+    on = np.zeros(len(rgb))
+    for a, b in bursts:
+        on[(t >= a) & (t < b)] = 1.0
+    wobble = 0.01 * on * np.sin(2 * np.pi * bpm / 60 * t)
+    return rgb * (1 + SKIN_PULSE * wobble[:, None])
+
+
+def test_tracking_holds_the_pulse_through_motion_bursts() -> None:
+    # 40 s at 96 bpm; in two 6 s bursts a 60 bpm motion wobble outweighs the pulse in the windows around them.
+    rgb = _with_motion_bursts(synthetic_trace(96.0, seconds=40), 60.0, [(14, 20), (27, 33)])
+    alone = list(rppg.estimate_windows(rgb, FPS, track_bpm_per_s=0))
+    tracked = list(rppg.estimate_windows(rgb, FPS))
+    assert sum(abs(w.bpm - 96) > 5 for w in alone) >= 5  # the bursts do fool the window-by-window peak
+    assert all(abs(w.bpm - 96) < 1.5 for w in tracked), [round(w.bpm, 1) for w in tracked]
+    assert [(w.start_frame, w.end_frame) for w in tracked] == [(w.start_frame, w.end_frame) for w in alone]
+
+
+def test_tracking_follows_a_real_change_of_rate() -> None:
+    # Heart rate climbing 70 -> 100 bpm over 40 s (0.75 bpm/s, as at the start of exercise).
+    t = np.arange(int(60 * FPS)) / FPS
+    rate = np.interp(t, [0, 10, 50, 60], [70, 70, 100, 100])
+    phase = 2 * np.pi * np.cumsum(rate / 60) / FPS
+    rgb = np.array([150.0, 110.0, 90.0]) * (1 + SKIN_PULSE * 0.004 * np.sin(phase)[:, None])
+    rgb += np.random.default_rng(3).normal(0, 0.05, rgb.shape)
+    for w in rppg.estimate_windows(rgb, FPS):
+        mid = rate[w.start_frame:w.end_frame].mean()
+        assert abs(w.bpm - mid) < 3.0, (w.start_s, w.bpm, mid)
+
+
+def test_tracker_is_causal_and_restarts_on_a_new_grid() -> None:
+    rgb = _with_motion_bursts(synthetic_trace(96.0, seconds=40), 60.0, [(27, 33)])
+    full = [w.bpm for w in rppg.estimate_windows(rgb, FPS)]
+    first = [w.bpm for w in rppg.estimate_windows(rgb[: 25 * 30], FPS)]
+    assert full[: len(first)] == first  # later frames never change earlier windows
+    tracker = rppg.HeartRateTracker(4.0)
+    f1, p1 = rppg.spectrum(rppg.bandpass(np.sin(2 * np.pi * 1.5 * np.arange(300) / FPS), FPS), FPS)
+    assert abs(tracker.update(f1, p1) - 1.5) < 0.01
+    f2, p2 = rppg.spectrum(rppg.bandpass(np.sin(2 * np.pi * 2.5 * np.arange(300) / 25.0), 25.0), 25.0)
+    assert abs(tracker.update(f2, p2) - 2.5) < 0.01  # other frame rate: other grid, fresh start
+    assert tracker.update(f2, np.zeros_like(p2)) is None
+
+
 def test_window_json_schema() -> None:
     (w,) = rppg.estimate_windows(synthetic_trace(75.0, seconds=10), FPS)
     d = json.loads(json.dumps(w.to_dict()))

@@ -47,6 +47,8 @@ MaskScaleOpt = Annotated[Optional[float], typer.Option(
     "--mask-scale", min=0.05, max=1.0, help="Run the model on frames resized by this factor (smaller is "
     "faster); the colour is still averaged at full size. [default: the weights' own working scale]",
     show_default=False)]
+TrackOpt = Annotated[float, typer.Option("--track", min=0.0, help="Track the heart rate across windows: how far "
+                                         "it may move, bpm per second (1 sd); 0 takes each window's highest peak alone.")]
 SmoothOpt = Annotated[float, typer.Option("--smooth", min=0.0, max=0.99, help="Temporal smoothing of the mask "
                                           "(weight of the previous frame's mask, 0 = off).")]
 
@@ -55,13 +57,13 @@ def _fmt(v: float | None, spec: str = ".1f") -> str:
     return "-" if v is None or (isinstance(v, float) and not math.isfinite(v)) else format(v, spec)
 
 
-def _options(method: Method, window: float, step: float, detrend: Detrend, threshold: str,
+def _options(method: Method, window: float, step: float, detrend: Detrend, track: float, threshold: str,
              keep_clipped: bool, mask_scale: Optional[float], smooth: float, model_threshold: float):
     from ..pulse import PulseOptions
     from ..trace import TraceOptions
     from .predict import parse_threshold
 
-    popts = PulseOptions(method=method.value, window_s=window, step_s=step, detrend=detrend.value)
+    popts = PulseOptions(method=method.value, window_s=window, step_s=step, detrend=detrend.value, track=track)
     thr = None if threshold == "soft" else parse_threshold(threshold, model_threshold)
     topts = TraceOptions(threshold=thr, exclude_clipped=not keep_clipped,
                          mask_scale=mask_scale, smooth=smooth)
@@ -90,6 +92,7 @@ def pulse(
     window: WindowOpt = 10.0,
     step: StepOpt = 1.0,
     detrend: DetrendOpt = Detrend.smooth,
+    track: TrackOpt = 4.0,
     mask: Annotated[Mask, typer.Option("--mask", help="Where colour is averaged: skinmask (the model), or the "
                                        "baselines whole (every pixel) and ycrcb (Chai & Ngan rule).")] = Mask.skinmask,
     threshold: ThresholdOpt = "0.5",
@@ -112,7 +115,7 @@ def pulse(
     from ..pulse import PulseRun, ScoredWindow, score
 
     model = _load(mask, weights, device)
-    popts, topts = _options(method, window, step, detrend, threshold, keep_clipped, mask_scale, smooth,
+    popts, topts = _options(method, window, step, detrend, track, threshold, keep_clipped, mask_scale, smooth,
                             getattr(model, "threshold", 0.5))
     run = PulseRun(model, video, popts, topts, gt=gt, keep_trace=plot is not None)
     show = not common.state.quiet
@@ -167,6 +170,7 @@ def pulse_eval(
     window: WindowOpt = 10.0,
     step: StepOpt = 1.0,
     detrend: DetrendOpt = Detrend.smooth,
+    track: TrackOpt = 4.0,
     threshold: ThresholdOpt = "0.5",
     keep_clipped: KeepClippedOpt = False,
     mask_scale: MaskScaleOpt = None,
@@ -194,7 +198,7 @@ def pulse_eval(
     clips = find_clips(folder)
     models = {m: _load(m, weights, device) for m in chosen}
     model_threshold = getattr(models.get(Mask.skinmask), "threshold", 0.5)
-    popts, topts = _options(method, window, step, detrend, threshold, keep_clipped, mask_scale, smooth, model_threshold)
+    popts, topts = _options(method, window, step, detrend, track, threshold, keep_clipped, mask_scale, smooth, model_threshold)
     all_windows: dict[Mask, list] = {m: [] for m in chosen}
     per_clip: dict[tuple[str, Mask], object] = {}
     failed = 0
