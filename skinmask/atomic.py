@@ -59,8 +59,11 @@ def discard(tmp: Path, final: Path, keep_partial: bool = False) -> None:
 
 def commit(tmp: Path, final: Path) -> None:
     """Move a finished temporary output under its final name (replacing an older one)."""
-    if tmp.is_dir() and final.is_dir():
-        shutil.rmtree(final)
+    if tmp.is_dir():
+        if final.is_dir():
+            shutil.rmtree(final)
+    else:  # writers that replace the temp file themselves (safetensors) leave it 0600
+        os.chmod(tmp, 0o666 & ~_UMASK)
     os.replace(tmp, final)
 
 

@@ -1,3 +1,4 @@
+import os
 import pickle
 from pathlib import Path
 
@@ -22,6 +23,9 @@ def test_round_trip_keeps_tensors_and_metadata(tmp_path: Path) -> None:
     for k, v in net.state_dict().items():
         assert torch.equal(loaded.state_dict()[k], v)
     assert not loaded.training
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # readable like any output, not mkstemp's 0600
 
 
 def test_shipped_default_loads() -> None:
