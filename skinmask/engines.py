@@ -184,11 +184,14 @@ def build_onnx(state: Mapping[str, np.ndarray], arch: str, spec: InputSpec, acti
 STRIP_PIXELS = 64 * 1024
 
 
-def _session_options(threads: int) -> Any:
+def _session_options(threads: int, arch: str) -> Any:
     import onnxruntime as ort
 
     so = ort.SessionOptions()
-    level = os.environ.get("SKINMASK_ORT_LEVEL", "EXTENDED").upper()  # ALL (NCHWc layouts) or EXTENDED; for benchmarks
+    # ALL adds onnxruntime's blocked NCHWc layouts: measured 7-10% less CPU per frame for the stem nets (their
+    # 4-8 channel convs gain most), slower for the seed net's single conv. SKINMASK_ORT_LEVEL overrides (benchmarks).
+    default_level = "ALL" if ARCHITECTURES[arch].stem_channels else "EXTENDED"
+    level = os.environ.get("SKINMASK_ORT_LEVEL", default_level).upper()
     so.graph_optimization_level = getattr(ort.GraphOptimizationLevel, f"ORT_ENABLE_{level}",
                                           ort.GraphOptimizationLevel.ORT_ENABLE_ALL)
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
@@ -239,7 +242,8 @@ class OnnxEngine:
         import onnxruntime as ort
 
         proto = build_onnx(self.state, self.arch, self.spec, activations=activations)
-        return ort.InferenceSession(proto.SerializeToString(), _session_options(threads), providers=self.providers)
+        return ort.InferenceSession(proto.SerializeToString(), _session_options(threads, self.arch),
+                                    providers=self.providers)
 
     def probabilities(self, frames: np.ndarray) -> np.ndarray:
         frames = np.ascontiguousarray(frames)
