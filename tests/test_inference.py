@@ -65,3 +65,24 @@ def test_cuda_request_without_cuda_fails_loudly() -> None:
     with pytest.raises(DeviceError, match="no CUDA device"):
         select_device("cuda")
     assert select_device("auto").type == "cpu"
+
+
+def test_working_size_is_capped_for_large_frames(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Frames beyond MAX_WORKING_PIXELS run at a lower scale (a 1080p frame costs what 720p does); the
+    probability map still has the frame's size, and lifting the cap restores the weights' own scale."""
+    model = load_model(None, device="cpu")
+    s = model.meta.scale
+    cap = inference.MAX_WORKING_PIXELS
+    assert model.working_scale(480, 640) == s  # small frames: the weights' own scale
+    big = model.working_scale(1080, 1920)
+    assert big < s and abs(1080 * 1920 * big * big - cap) < 1e-6 * cap
+    seen: list[tuple[int, ...]] = []
+    engine = model._engine()
+    run = engine.probabilities
+    monkeypatch.setattr(engine, "probabilities", lambda f: (seen.append(f.shape), run(f))[1])
+    frame = np.tile(make_frame(108, 192), (10, 10, 1))  # 1080 x 1920
+    prob = model.probabilities(frame[None])
+    assert prob.shape == (1, 1080, 1920)
+    assert seen[-1][1] * seen[-1][2] <= cap * 1.01
+    model.max_working_pixels = None
+    assert model.working_scale(1080, 1920) == s
