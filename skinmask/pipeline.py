@@ -10,12 +10,12 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .inference import SkinModel
+from .inference import SkinModel, mask_from_working, upsample_map
 from .media import VideoReader, is_video, read_image
 
 _DONE = object()
@@ -23,12 +23,28 @@ _DONE = object()
 
 @dataclass
 class FrameResult:
-    """One processed frame: its index, the BGR frame, the probability map and optionally the 32 maps."""
+    """One processed frame: its index, the BGR frame, the probability map and optionally the 32 maps.
+
+    The map is carried at the network's working size (``small_prob``); ``prob`` upsamples it to the
+    frame's size on first use and ``mask`` makes the 8-bit mask without a full-size float map.
+    """
 
     index: int
     frame: np.ndarray  # (H, W, 3) uint8 BGR
-    prob: np.ndarray  # (H, W) float32 in 0..1
+    small_prob: np.ndarray  # (h, w) float32 in 0..1, at the working size
     activations: np.ndarray | None = None  # (32, h, w) float32 in -1..1, when asked for
+    _prob: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def prob(self) -> np.ndarray:
+        """(H, W) float32 skin probability at the frame's size."""
+        if self._prob is None:
+            self._prob = upsample_map(self.small_prob, self.frame.shape[:2])
+        return self._prob
+
+    def mask(self, threshold: float | None = None) -> np.ndarray:
+        """(H, W) uint8 mask: see :func:`skinmask.inference.mask_from_working`."""
+        return mask_from_working(self.small_prob, self.frame.shape[:2], threshold)
 
 
 def iter_frames(path: str | Path) -> Iterator[np.ndarray]:
@@ -125,9 +141,9 @@ def _run_batches(
         stack = np.stack(batch)  # (B, H, W, 3)
         wanted = [want_activations is not None and want_activations(index + k) for k in range(len(batch))]
         if any(wanted):
-            probs, acts = model.probabilities_and_activations(stack)
+            probs, acts = model.working_probabilities_and_activations(stack)
         else:
-            probs, acts = model.probabilities(stack), None
+            probs, acts = model.working_probabilities(stack), None
         for k, frame in enumerate(batch):
             yield FrameResult(index, frame, probs[k], acts[k] if acts is not None and wanted[k] else None)
             index += 1

@@ -74,12 +74,15 @@ class RuleMasker:
             raise ValueError(f"unknown baseline mask {kind!r}")
         self.kind = kind
 
-    def probabilities(self, frames: np.ndarray) -> np.ndarray:
+    def working_probabilities(self, frames: np.ndarray) -> np.ndarray:
+        """(B, H, W) 0/1 weights at the frames' own size (the rules need no working scale)."""
         if self.kind == "whole":
             return np.ones(frames.shape[:3], np.float32)
         from .baselines import ycrcb_mask
 
         return np.stack([ycrcb_mask(f) for f in frames]).astype(np.float32)
+
+    probabilities = working_probabilities
 
 
 class PulseRun:

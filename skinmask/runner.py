@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .errors import IncompleteVideoError, OutputError
-from .inference import SkinModel, to_mask
+from .inference import SkinModel, mask_from_working, upsample_map
 from .inputs import InputItem
 from .media import MaskVideoWriter, VideoReader, read_image, write_png
 from .pipeline import prefetch, run_frames
@@ -72,7 +72,8 @@ def check_output(out: Path, item: InputItem, overwrite: bool) -> None:
 
 
 class _Stats:
-    """Running skin fraction and mean probability over frames."""
+    """Running skin fraction and mean probability over frames, from the working-size maps (the same
+    shares as the full-size maps up to the bilinear resize, at a fraction of the cost)."""
 
     def __init__(self, threshold: float) -> None:
         self.threshold = threshold
@@ -122,9 +123,9 @@ def predict_item(
 
     if item.kind == "image":
         image = read_image(item.path)
-        prob = model.probability_image(image)
-        write_png(out, to_mask(prob, opts.threshold))
-        stats.add(prob)
+        small = model.working_probability_image(image)
+        write_png(out, mask_from_working(small, image.shape[:2], opts.threshold))
+        stats.add(small)
         record.frames, (record.height, record.width) = 1, image.shape[:2]
         if opts.grids:
             grid_path = opts.output_dir / (item.rel.as_posix() + ".grid.png")
@@ -132,7 +133,7 @@ def predict_item(
                                                    title=f"Activation maps - {item.path.name}"))
             record.extra_outputs.append(str(grid_path))
         if opts.overlay:
-            write_png(overlay_path, overlay(image, prob))
+            write_png(overlay_path, overlay(image, upsample_map(small, image.shape[:2])))
             record.extra_outputs.append(str(overlay_path))
         if on_frames:
             on_frames(1)
@@ -144,8 +145,8 @@ def predict_item(
         with MaskVideoWriter(out, reader.info.fps, opts.video_format, opts.keep_partial) as writer, \
                 OverlayVideoWriter(overlay_path, reader.info.fps, opts.keep_partial) as tinted:  # opens on first write
             for result in run_frames(model, prefetch(reader), opts.batch_size, want):
-                writer.write(to_mask(result.prob, opts.threshold))
-                stats.add(result.prob)
+                writer.write(result.mask(opts.threshold))
+                stats.add(result.small_prob)
                 if opts.overlay:
                     tinted.write(overlay(result.frame, result.prob))
                 if result.activations is not None:
@@ -157,7 +158,7 @@ def predict_item(
                 if on_frames:
                     on_frames(1)
             record.frames = writer.frames
-            record.height, record.width = (result.prob.shape if writer.frames else (record.height, record.width))
+            record.height, record.width = (result.frame.shape[:2] if writer.frames else (record.height, record.width))
             writer.commit()
             if opts.overlay:
                 tinted.commit()
@@ -184,15 +185,16 @@ def predict_stream(
     stats = _Stats(opts.threshold if opts.threshold is not None else model.threshold)
     record = Record(input=source.name, output=output, kind=source.kind, engine=model.engine)
     if source.kind == "image":
-        probs: Iterator[np.ndarray] = (model.probability_image(frame) for frame in source.frames)
+        probs: Iterator[tuple[np.ndarray, tuple[int, ...]]] = (
+            (model.working_probability_image(frame), frame.shape[:2]) for frame in source.frames)
     else:
-        probs = (result.prob for result in run_frames(model, prefetch(source.frames), opts.batch_size))
+        probs = ((r.small_prob, r.frame.shape[:2]) for r in run_frames(model, prefetch(source.frames), opts.batch_size))
     with sink:
-        for prob in probs:
-            sink.write(to_mask(prob, opts.threshold))
-            stats.add(prob)
+        for small, size in probs:
+            sink.write(mask_from_working(small, size, opts.threshold))
+            stats.add(small)
             record.frames += 1
-            record.height, record.width = prob.shape
+            record.height, record.width = size
             if on_frames:
                 on_frames(1)
         sink.commit()
