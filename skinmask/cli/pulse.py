@@ -40,8 +40,8 @@ StepOpt = Annotated[float, typer.Option("--step", min=0.04, help="Step between w
 DetrendOpt = Annotated[Detrend, typer.Option("--detrend", help="Drift removal before the 0.7-3.5 Hz band-pass: "
                                              "none, linear, smooth (Tarvainen smoothness priors).")]
 ThresholdOpt = Annotated[str, typer.Option(
-    "--threshold", "-t", help="Average only pixels at or above this skin probability ('auto': the weights' "
-    "threshold; 'soft': weight every pixel by its probability). 0.5 is the measured choice (README).")]
+    "--threshold", "-t", help="'soft': weight every pixel by its skin probability (the measured choice, README); "
+    "a number or 'auto' (the weights' threshold): average only pixels at or above it.")]
 KeepClippedOpt = Annotated[bool, typer.Option("--keep-clipped", help="Also average saturated and near-black pixels.")]
 MaskScaleOpt = Annotated[Optional[float], typer.Option(
     "--mask-scale", min=0.05, max=1.0, help="Run the model on frames resized by this factor (smaller is "
@@ -95,7 +95,7 @@ def pulse(
     track: TrackOpt = 4.0,
     mask: Annotated[Mask, typer.Option("--mask", help="Where colour is averaged: skinmask (the model), or the "
                                        "baselines whole (every pixel) and ycrcb (Chai & Ngan rule).")] = Mask.skinmask,
-    threshold: ThresholdOpt = "0.5",
+    threshold: ThresholdOpt = "soft",
     keep_clipped: KeepClippedOpt = False,
     mask_scale: MaskScaleOpt = None,
     smooth: SmoothOpt = 0.0,
@@ -171,7 +171,7 @@ def pulse_eval(
     step: StepOpt = 1.0,
     detrend: DetrendOpt = Detrend.smooth,
     track: TrackOpt = 4.0,
-    threshold: ThresholdOpt = "0.5",
+    threshold: ThresholdOpt = "soft",
     keep_clipped: KeepClippedOpt = False,
     mask_scale: MaskScaleOpt = None,
     smooth: SmoothOpt = 0.0,
