@@ -23,9 +23,11 @@ if TYPE_CHECKING:  # torch loads only for the torch engine, or when model.net is
 # Above this many pixels an image is processed in overlapping tiles (bounded memory, same result).
 TILE_PIXELS = 2048 * 2048
 TILE_SIZE = 1024
-# The network never works on more pixels than this (640x360): larger frames run at a lower scale than the
-# weights' own, so a 1080p frame costs what a 720p one does. Faces fill more pixels in larger frames, and the
-# masks are upsampled to full size either way. None (or --mask-scale in trace/pulse) lifts the cap.
+# Weights that work below full resolution never work on more pixels than this (640x360): larger frames run
+# at a lower scale than the weights' own, so a 1080p frame costs what a 720p one does. Faces fill more pixels
+# in larger frames, and the masks are upsampled to full size either way. Full-resolution weights (scale 1,
+# the seed net) are never capped: seeing every pixel is what they are for. None (or --mask-scale in
+# trace/pulse) lifts the cap.
 MAX_WORKING_PIXELS = 640 * 360
 
 
@@ -137,10 +139,10 @@ class SkinModel:
 
     def working_scale(self, height: int, width: int) -> float:
         """The scale the network runs at for frames of this size: the weights' own, lowered if the frame
-        would exceed ``max_working_pixels``."""
+        would exceed ``max_working_pixels`` (never for full-resolution weights: see MAX_WORKING_PIXELS)."""
         scale = min(self.meta.scale, 1.0)
         cap = self.max_working_pixels
-        if cap and height * width * scale * scale > cap:
+        if cap and scale < 1.0 and height * width * scale * scale > cap:
             scale = math.sqrt(cap / (height * width))
         return scale
 

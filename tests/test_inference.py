@@ -87,6 +87,8 @@ def test_working_size_is_capped_for_large_frames(monkeypatch: pytest.MonkeyPatch
     assert seen[-1][1] * seen[-1][2] <= cap * 1.01
     model.max_working_pixels = None
     assert model.working_scale(1080, 1920) == s
+    seed = load_model("softconv", device="cpu")  # full-resolution weights: never capped
+    assert seed.meta.scale == 1.0 and seed.working_scale(1080, 1920) == 1.0
 
 
 def test_masks_from_working_size_maps() -> None:
