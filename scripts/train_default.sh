@@ -7,8 +7,8 @@ D=${SKINMASK_DATA:-../shared/data}
 SETS="$D/sfa $D/fasseg_multipose01 $D/hgr1 $D/abdomen $D/ccp"
 OUT=${OUT:-models}
 
-# The shipped default: the context net at half resolution.
-skinmask train $SETS --negatives $D/backgrounds --arch softconv-ctx --scale 0.5 --steps 2500 --color-aug 0 --seed 0 --threads 2 \
+# The shipped default: the context net at working scale 0.4.
+skinmask train $SETS --negatives $D/backgrounds --arch softconv-ctx --scale 0.4 --steps 4000 --batch 24 --color-aug 0 --seed 0 --threads 2 \
     -o "$OUT/softconv-ctx.safetensors" --overwrite
 # The seed net (3x3 conv -> 32 tanh -> 1x1), full resolution, same recipe.
 skinmask train $SETS --negatives $D/backgrounds --arch softconv --scale 1.0 --steps 1500 --color-aug 0 --seed 0 --threads 1 \

@@ -27,7 +27,14 @@ ARCHITECTURES: dict[str, ArchSpec] = {
         (6, 8, 8),
         (1, 2, 4),
         "3x3 (6), dilated 3x3 d=2 (8), d=4 (8) stem -> 3x3 conv -> 32 tanh -> 1x1 projection "
-        "(receptive field 17x17; about 3,500 MACs per working pixel, 880 per full-res pixel at scale 0.5)",
+        "(receptive field 17x17; about 3,500 MACs per working pixel)",
+    ),
+    "softconv-ctx4": ArchSpec(
+        "softconv-ctx4",
+        (4, 4, 4),
+        (1, 2, 4),
+        "3x3, dilated 3x3 (d=2, d=4) stem, 4 channels -> 3x3 conv -> 32 tanh -> 1x1 projection "
+        "(receptive field 17x17; about 1,800 MACs per working pixel, 1.7x faster than softconv-ctx)",
     ),
     "softconv-ctx16": ArchSpec(
         "softconv-ctx16",
