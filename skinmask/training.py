@@ -41,9 +41,9 @@ from .errors import UsageError
 @dataclass
 class TrainConfig:
     arch: str = "softconv-ctx"
-    scale: float = 0.5
-    steps: int = 3000
-    batch: int = 16
+    scale: float = 0.4  # the shipped default's recipe (scripts/train_default.sh)
+    steps: int = 4000
+    batch: int = 24
     crop: int = 96
     lr: float = 3e-3
     weight_decay: float = 0.0

@@ -26,14 +26,15 @@ def train(
     init: Annotated[Optional[str], typer.Option(
         "--init", help="Start from these weights ('default', a shipped name or a file) instead of from scratch; "
         "their architecture and scale are kept.", show_default=False)] = None,
-    arch: Annotated[str, typer.Option("--arch", help="Architecture: softconv, softconv-ctx, softconv-ctx16.")] = "softconv-ctx",
+    arch: Annotated[str, typer.Option("--arch", help="Architecture: softconv, softconv-ctx, softconv-ctx4, "
+                                      "softconv-ctx16.")] = "softconv-ctx",
     scale: Annotated[float, typer.Option("--scale", help="Working scale: the network runs on frames resized by this "
-                                         "factor (0.05..1), in training and in inference.")] = 0.5,
-    steps: Annotated[int, typer.Option("--steps", min=1, help="Optimiser steps.")] = 3000,
+                                         "factor (0.05..1), in training and in inference.")] = 0.4,
+    steps: Annotated[int, typer.Option("--steps", min=1, help="Optimiser steps.")] = 4000,
     epochs: Annotated[Optional[float], typer.Option(
         "--epochs", min=0.01, help="Instead of --steps: passes over the training images (one crop per image per "
         "pass).", show_default=False)] = None,
-    batch: Annotated[int, typer.Option("--batch", min=1, help="Crops per step.")] = 16,
+    batch: Annotated[int, typer.Option("--batch", min=1, help="Crops per step.")] = 24,
     crop: Annotated[int, typer.Option("--crop", min=16, help="Crop size in working pixels.")] = 96,
     lr: Annotated[float, typer.Option("--lr", help="Peak learning rate (Adam, cosine decay).")] = 3e-3,
     seed: Annotated[int, typer.Option("--seed", help="Random seed; same data + seed -> same weights.")] = 0,
