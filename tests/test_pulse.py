@@ -150,6 +150,13 @@ def test_pulse_eval(run_cli, tmp_path: Path) -> None:
 def test_bad_input(run_cli, tmp_path: Path) -> None:
     res = run_cli("pulse", tmp_path / "missing.mp4", "--mask", "ycrcb")
     assert res.code == 1 and "missing.mp4" in res.err and "Traceback" not in res.err
+    junk = tmp_path / "junk.mp4"
+    junk.write_text("not a video\n")
+    res = run_cli("pulse", junk, "--mask", "ycrcb")
+    assert res.code == 1 and res.out == ""
+    assert res.err.strip().splitlines() == [f"error: {junk}: cannot open as a video (unknown container or codec, or corrupt)"]
+    res = run_cli("pulse", junk, "--track", "-1")
+    assert res.code == 2 and "--track" in res.err
     short = write_pulse_video(tmp_path / "short.mkv", 72.0, seconds=2.0)
     res = run_cli("pulse", short, "--mask", "ycrcb")
     assert res.code == 1 and "too short" in res.err

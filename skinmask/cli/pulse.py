@@ -119,11 +119,11 @@ def pulse(
                             getattr(model, "threshold", 0.5))
     run = PulseRun(model, video, popts, topts, gt=gt, keep_trace=plot is not None)
     show = not common.state.quiet
-    if show:
-        head = f"{'frames':>13s} {'seconds':>13s} {'bpm':>6s} {'snr dB':>6s}" + (f" {'gt':>6s} {'error':>6s}" if gt else "")
-        common.console.print(f"[bold]{head}[/]")
-    for item in run:
+    head = f"{'frames':>13s} {'seconds':>13s} {'bpm':>6s} {'snr dB':>6s}" + (f" {'gt':>6s} {'error':>6s}" if gt else "")
+    for k, item in enumerate(run):
         w = item.window if isinstance(item, ScoredWindow) else item
+        if show and k == 0:  # the table header once the video has opened and a window is ready
+            common.console.print(f"[bold]{head}[/]")
         if json_lines:
             sys.stdout.write(json.dumps(item.to_dict()) + "\n")
             sys.stdout.flush()
