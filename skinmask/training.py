@@ -49,9 +49,11 @@ class TrainConfig:
     weight_decay: float = 0.0
     seed: int = 0
     neg_weight: float = 1.0  # sampling share of the negatives folders, relative to one dataset
+    dataset_weights: dict[str, float] = field(default_factory=dict)  # sampling share per dataset name (default 1)
     paste: float = 0.5  # probability a negative crop gets skin pasted onto it
     skin_crop: float = 0.5  # probability a labelled crop is centred on a skin pixel
     hard_mining: float = 0.0  # >0: add the mean loss of this fraction of hardest pixels
+    dice: float = 1.0  # >0: add this weight x per-crop soft-Dice loss (the per-image F1 the card reports)
     pos_weight: float = 1.0  # BCE weight of skin pixels
     augment: bool = True
     color_aug: float = 0.0  # strength of illumination / white-balance / contrast / gamma jitter (1 = strong)
@@ -181,6 +183,10 @@ class BatchMaker:
         self.cfg = cfg
         self.rng = np.random.default_rng(seed)
         w = np.array([s.weight for s in sources], np.float64)
+        if not w.sum() > 0:
+            from .errors import UsageError
+
+            raise UsageError("every dataset has sampling weight 0: nothing to train on")
         self.p = w / w.sum()
         self.labelled = [i for i, s in enumerate(sources) if not s.negatives]
 
@@ -274,7 +280,7 @@ def train(
     meta = WeightsMeta(arch=cfg.arch, input=spec, threshold=0.5, scale=cfg.scale)
 
     # --- data
-    sources = [load_source(d, "train", cfg.scale, 1.0, log) for d in datasets]
+    sources = [load_source(d, "train", cfg.scale, cfg.dataset_weights.get(d.name, 1.0), log) for d in datasets]
     sources += [load_source(d, "train", cfg.scale, cfg.neg_weight / max(1, len(negatives)), log) for d in negatives]
     val_sets: dict[str, _Source] = {}
     for d in datasets:
@@ -322,6 +328,11 @@ def train(
             if cfg.pos_weight != 1.0:
                 per_px = per_px * (1 + (pos_w - 1) * y)
             loss = per_px.mean()
+            if cfg.dice > 0:  # per crop, so a crop with a little skin counts as much as one full of it
+                p = torch.sigmoid(logit)
+                inter = (p * y).sum(dim=(1, 2, 3))
+                dice = 1.0 - (2.0 * inter + 1.0) / (p.sum(dim=(1, 2, 3)) + y.sum(dim=(1, 2, 3)) + 1.0)
+                loss = loss + cfg.dice * dice.mean()
             if cfg.hard_mining > 0:
                 flat = per_px.flatten()
                 k = max(1, int(flat.numel() * cfg.hard_mining))

@@ -5,7 +5,7 @@ import torch
 from skinmask.datasets import open_dataset
 from skinmask.inference import SkinModel
 from skinmask.training import BatchMaker, TrainConfig, load_source, train
-from skinmask.weights import load_weights, save_weights
+from skinmask.weights import InputSpec, load_weights, save_weights
 
 from ._skin_synth import make_dataset
 
@@ -45,6 +45,55 @@ def test_training_reduces_loss_and_is_deterministic(synth, tmp_path):
     assert info["seed"] == 3 and info["command"] == "test"
     assert info["data"][0]["sha256_train_files"] and info["data"][1]["negatives"]
     assert 0 < r1.meta.threshold < 1
+
+
+def test_dice_term_trains_deterministically_and_changes_the_result(synth):
+    """--dice adds a per-crop soft-Dice loss: still reproducible, lowers the Dice loss it adds, and it
+    is not a no-op."""
+    ds, neg = synth
+    a = train(ds, neg, _cfg(dice=1.0), calibrate=False).model
+    b = train(ds, neg, _cfg(dice=1.0), calibrate=False).model
+    plain = train(ds, neg, _cfg(dice=0.0), calibrate=False).model
+    for k, v in a.state_dict().items():
+        assert torch.equal(v, b.state_dict()[k]), k
+    assert not torch.equal(a.state_dict()["conv1.weight"], plain.state_dict()["conv1.weight"])
+    src = load_source(ds[0], "train", 1.0, 1.0)
+    imgs, masks = BatchMaker([src], _cfg(augment=False), seed=9).batch()
+    from skinmask.inference import to_input
+    from skinmask.model import build_model
+
+    torch.manual_seed(3)
+    fresh = build_model("softconv")
+    x, y = to_input(imgs, InputSpec(), torch.device("cpu")), torch.from_numpy(masks)[:, None]
+
+    def dice_loss(net):
+        with torch.no_grad():
+            p = net(x)
+        inter = (p * y).sum(dim=(1, 2, 3))
+        return float((1 - (2 * inter + 1) / (p.sum(dim=(1, 2, 3)) + y.sum(dim=(1, 2, 3)) + 1)).mean())
+
+    assert dice_loss(a) < dice_loss(fresh)
+
+
+def test_dataset_weights_set_the_sampling_shares(synth, tmp_path):
+    ds, neg = synth
+    other = open_dataset(make_dataset(tmp_path / "b", n=4, seed=5))
+    srcs = [load_source(ds[0], "train", 1.0, 3.0), load_source(other, "train", 1.0, 1.0)]
+    maker = BatchMaker(srcs, _cfg(), seed=0)
+    assert maker.p.tolist() == [0.75, 0.25]
+    r = train([ds[0], other], [], _cfg(steps=2, dataset_weights={other.name: 0.0}), calibrate=False)
+    assert r.meta.info["config"]["dataset_weights"] == {other.name: 0.0}
+    with pytest.raises(Exception, match="weight 0"):
+        BatchMaker([load_source(ds[0], "train", 1.0, 0.0)], _cfg(), seed=0)
+
+
+def test_cli_weight_option_errors(run_cli, synth, tmp_path):
+    root = synth[0][0].root
+    res = run_cli("train", root, "--weight", "nope=2", "-o", tmp_path / "w.safetensors")
+    assert res.code == 2 and "no dataset folder named 'nope'" in res.err
+    res = run_cli("train", root, "--weight", f"{root.name}=-1", "-o", tmp_path / "w.safetensors")
+    assert res.code == 2 and "expected NAME=W" in res.err
+    assert not (tmp_path / "w.safetensors").exists()
 
 
 def test_different_seed_differs(synth):

@@ -40,9 +40,14 @@ def train(
     seed: Annotated[int, typer.Option("--seed", help="Random seed; same data + seed -> same weights.")] = 0,
     neg_weight: Annotated[float, typer.Option("--neg-weight", help="Sampling share of all negatives folders "
                                               "together, relative to one dataset.")] = 1.0,
+    weight: Annotated[Optional[list[str]], typer.Option("--weight", help="NAME=W: sampling share of the dataset "
+                                                        "folder NAME relative to the others (default 1); repeatable.",
+                                                        show_default=False)] = None,
     paste: Annotated[float, typer.Option("--paste", help="Probability a negative crop gets skin pasted onto it.")] = 0.5,
     hard_mining: Annotated[float, typer.Option("--hard-mining", help="Add the mean loss of this fraction of the "
                                                "hardest pixels (0 = off).")] = 0.0,
+    dice: Annotated[float, typer.Option("--dice", min=0.0, help="Add this weight x a per-crop soft-Dice loss to the "
+                                        "BCE (0 = BCE only).")] = 1.0,
     color_aug: Annotated[float, typer.Option("--color-aug", help="Strength of the illumination, white-balance, "
                                              "contrast and gamma jitter (0 = none, 1 = strong; measured to hurt, so off by default).")] = 0.0,
     no_augment: Annotated[bool, typer.Option("--no-augment", help="Turn off augmentation.")] = False,
@@ -81,8 +86,9 @@ def train(
         raise UsageError(f"--scale must be in 0.05..1, not {scale}")
     labelled = [open_dataset(d) for d in datasets]
     negs = [open_dataset(d, negatives=True) for d in (negatives or [])]
+    shares = _parse_weights(weight or [], [d.name for d in labelled])
     cfg = TrainConfig(arch=arch, scale=scale, steps=steps, batch=batch, crop=crop, lr=lr, seed=seed,
-                      neg_weight=neg_weight, paste=paste, hard_mining=hard_mining, augment=not no_augment, color_aug=color_aug,
+                      neg_weight=neg_weight, dataset_weights=shares, paste=paste, hard_mining=hard_mining, dice=dice, augment=not no_augment, color_aug=color_aug,
                       threads=threads, init=init)
     if epochs is not None:
         n_images = sum(len(d.select("train")) for d in labelled) + sum(len(d.select("train")) for d in negs)
@@ -115,3 +121,22 @@ def train(
 
 def register(app: typer.Typer) -> None:
     app.command(no_args_is_help=True)(train)
+
+
+def _parse_weights(items: list[str], names: list[str]) -> dict[str, float]:
+    """--weight NAME=W options -> {name: share}; unknown names and bad numbers are usage errors."""
+    from ..errors import UsageError
+
+    shares: dict[str, float] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        try:
+            share = float(value)
+        except ValueError:
+            share = -1.0
+        if not sep or not share >= 0:
+            raise UsageError(f"--weight {item!r}: expected NAME=W with W >= 0, e.g. abdomen=2")
+        if name not in names:
+            raise UsageError(f"--weight {item!r}: no dataset folder named {name!r} (have: {', '.join(names)})")
+        shares[name] = share
+    return shares
