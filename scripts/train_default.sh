@@ -7,11 +7,11 @@ D=${SKINMASK_DATA:-../shared/data}
 SETS="$D/sfa $D/fasseg_multipose01 $D/hgr1 $D/abdomen $D/ccp"
 OUT=${OUT:-models}
 
-# The shipped default: the context net at working scale 0.4.
-skinmask train $SETS --negatives $D/backgrounds --arch softconv-ctx --scale 0.4 --steps 4000 --batch 24 --color-aug 0 --seed 0 --threads 2 \
+# The shipped default: the context net at working scale 0.4, BCE + per-crop soft Dice.
+skinmask train $SETS --negatives $D/backgrounds --arch softconv-ctx --scale 0.4 --steps 4000 --batch 24 --dice 1 --color-aug 0 --seed 0 --threads 1 \
     -o "$OUT/softconv-ctx.safetensors" --overwrite
-# The seed net (3x3 conv -> 32 tanh -> 1x1), full resolution, same recipe.
-skinmask train $SETS --negatives $D/backgrounds --arch softconv --scale 1.0 --steps 1500 --color-aug 0 --seed 0 --threads 1 \
+# The seed net (3x3 conv -> 32 tanh -> 1x1), full resolution, BCE only, batch 16 (session 1).
+skinmask train $SETS --negatives $D/backgrounds --arch softconv --scale 1.0 --steps 1500 --batch 16 --dice 0 --color-aug 0 --seed 0 --threads 1 \
     -o "$OUT/softconv.safetensors" --overwrite
 cp "$OUT/softconv-ctx.safetensors" "$OUT/default.safetensors"
 
