@@ -28,7 +28,7 @@ from .trace import TraceOptions, trace_frames
 
 MASKS = ("skinmask", "whole", "ycrcb")
 # Each pixel weighted by its skin probability. On UBFC (benchmarks/pulse_variants.py, shipped model, tracking on)
-# 4.3 bpm MAE vs 5.2 for a binary mask at p >= 0.5 (without tracking 7.8 vs 9.2); 0.3 and 0.7 do worse still.
+# 4.5 bpm MAE vs 8.8 for a binary mask at p >= 0.5 (without tracking 8.1 vs 10.6); 0.3 and 0.7 do worse too.
 PULSE_TRACE = TraceOptions(threshold=None)
 
 
