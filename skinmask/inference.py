@@ -113,13 +113,16 @@ class SkinModel:
 
     def probabilities(self, frames: np.ndarray) -> np.ndarray:
         """Skin probability (B, H, W) float32 for uint8 BGR frames (B, H, W, 3) of one size."""
-        return np.stack([upsample_map(p, frames.shape[1:3]) for p in self.working_probabilities(frames)])
+        return _resize_maps(self.working_probabilities(frames), frames.shape[1:3])
 
     def working_probabilities(self, frames: np.ndarray) -> np.ndarray:
         """Skin probability (B, h, w) float32 at the working size (:meth:`working_scale`), not upsampled:
         what the pipeline carries, so masks and statistics need not touch full-size float maps."""
-        h, w = frames.shape[1:3]
-        return self._run(_resize_frames(frames, self.working_scale(h, w)))
+        return self._run(self._to_working(frames))
+
+    def _to_working(self, frames: np.ndarray) -> np.ndarray:
+        """Frames (B, H, W, 3) resized to the working size (the same array at scale 1)."""
+        return _resize_frames(frames, self.working_scale(*frames.shape[1:3]))
 
     def _run(self, frames: np.ndarray) -> np.ndarray:
         return self._engine().probabilities(frames)  # (B, H, W) float32
@@ -134,8 +137,7 @@ class SkinModel:
 
     def working_probabilities_and_activations(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """As :meth:`probabilities_and_activations`, with the probabilities at the working size too."""
-        h, w = frames.shape[1:3]
-        return self._engine().probabilities_and_activations(_resize_frames(frames, self.working_scale(h, w)))
+        return self._engine().probabilities_and_activations(self._to_working(frames))
 
     def working_scale(self, height: int, width: int) -> float:
         """The scale the network runs at for frames of this size: the weights' own, lowered if the frame
@@ -161,7 +163,7 @@ class SkinModel:
         h, w = bgr.shape[:2]
         if h * w <= TILE_PIXELS:
             return self.working_probabilities(bgr[None])[0]
-        small = _resize_frames(bgr[None], self.working_scale(h, w))[0]
+        small = self._to_working(bgr[None])[0]
         sh, sw = small.shape[:2]
         pad = receptive_radius(self.meta.arch)
         out = np.empty((sh, sw), np.float32)
@@ -190,7 +192,10 @@ def _resize_frames(frames: np.ndarray, scale: float) -> np.ndarray:
     return np.stack([cv2.resize(f, (sw, sh), interpolation=cv2.INTER_AREA) for f in frames])
 
 
-def _resize_maps(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+def _resize_maps(maps: np.ndarray, size: tuple[int, ...]) -> np.ndarray:
+    """(B, h, w) maps resized to ``size``; the same array when sizes match."""
+    if maps.shape[1:3] == tuple(size[:2]):
+        return maps
     return np.stack([upsample_map(m, size) for m in maps])
 
 

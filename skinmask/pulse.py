@@ -82,8 +82,6 @@ class RuleMasker:
 
         return np.stack([ycrcb_mask(f) for f in frames]).astype(np.float32)
 
-    probabilities = working_probabilities
-
 
 class PulseRun:
     """One video through trace and rPPG. Iterate for windows (streamed); then read the summary attributes.
