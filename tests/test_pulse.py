@@ -181,3 +181,11 @@ def test_trace_mask_scale_and_smooth_options(model, clip_72: Path) -> None:
     assert smooth[0].r == pytest.approx(list(trace_frames(model, frames[:1], FPS))[0].r)  # EMA starts at frame 0
     with pytest.raises(ValueError, match="smooth"):
         list(trace_frames(model, frames, FPS, TraceOptions(smooth=1.0)))
+
+
+def test_cli_track_default_is_the_library_default() -> None:
+    from skinmask.cli.pulse import TRACK_DEFAULT
+    from skinmask.pulse import PulseOptions
+    from skinmask.rppg import TRACK_BPM_PER_S
+
+    assert TRACK_DEFAULT == TRACK_BPM_PER_S == PulseOptions().track

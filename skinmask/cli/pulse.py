@@ -47,6 +47,7 @@ MaskScaleOpt = Annotated[Optional[float], typer.Option(
     "--mask-scale", min=0.05, max=1.0, help="Run the model on frames resized by this factor (smaller is "
     "faster); the colour is still averaged at full size. [default: the weights' own working scale]",
     show_default=False)]
+TRACK_DEFAULT = 4.0  # = rppg.TRACK_BPM_PER_S; a literal so the CLI's start-up does not import numpy
 TrackOpt = Annotated[float, typer.Option("--track", min=0.0, help="Track the heart rate across windows: how far "
                                          "it may move, bpm per second (1 sd); 0 takes each window's highest peak alone.")]
 SmoothOpt = Annotated[float, typer.Option("--smooth", min=0.0, max=0.99, help="Temporal smoothing of the mask "
@@ -92,7 +93,7 @@ def pulse(
     window: WindowOpt = 10.0,
     step: StepOpt = 1.0,
     detrend: DetrendOpt = Detrend.smooth,
-    track: TrackOpt = 4.0,
+    track: TrackOpt = TRACK_DEFAULT,
     mask: Annotated[Mask, typer.Option("--mask", help="Where colour is averaged: skinmask (the model), or the "
                                        "baselines whole (every pixel) and ycrcb (Chai & Ngan rule).")] = Mask.skinmask,
     threshold: ThresholdOpt = "soft",
@@ -170,7 +171,7 @@ def pulse_eval(
     window: WindowOpt = 10.0,
     step: StepOpt = 1.0,
     detrend: DetrendOpt = Detrend.smooth,
-    track: TrackOpt = 4.0,
+    track: TrackOpt = TRACK_DEFAULT,
     threshold: ThresholdOpt = "soft",
     keep_clipped: KeepClippedOpt = False,
     mask_scale: MaskScaleOpt = None,
