@@ -184,8 +184,6 @@ class BatchMaker:
         self.rng = np.random.default_rng(seed)
         w = np.array([s.weight for s in sources], np.float64)
         if not w.sum() > 0:
-            from .errors import UsageError
-
             raise UsageError("every dataset has sampling weight 0: nothing to train on")
         self.p = w / w.sum()
         self.labelled = [i for i, s in enumerate(sources) if not s.negatives]

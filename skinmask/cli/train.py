@@ -10,6 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from ..archs import ARCHITECTURES
 from . import common
 from .common import DebugOpt, QuietOpt
 
@@ -26,8 +27,7 @@ def train(
     init: Annotated[Optional[str], typer.Option(
         "--init", help="Start from these weights ('default', a shipped name or a file) instead of from scratch; "
         "their architecture and scale are kept.", show_default=False)] = None,
-    arch: Annotated[str, typer.Option("--arch", help="Architecture: softconv, softconv-ctx, softconv-ctx4, "
-                                      "softconv-ctx16.")] = "softconv-ctx",
+    arch: Annotated[str, typer.Option("--arch", help=f"Architecture: {', '.join(ARCHITECTURES)}.")] = "softconv-ctx",
     scale: Annotated[float, typer.Option("--scale", help="Working scale: the network runs on frames resized by this "
                                          "factor (0.05..1), in training and in inference.")] = 0.4,
     steps: Annotated[int, typer.Option("--steps", min=1, help="Optimiser steps.")] = 4000,
