@@ -29,6 +29,11 @@ TILE_SIZE = 1024
 # the seed net) are never capped: seeing every pixel is what they are for. None (or --mask-scale in
 # trace/pulse) lifts the cap.
 MAX_WORKING_PIXELS = 640 * 360
+# ...and never on fewer than this (192x192): small images (thumbnails, face crops, 227x227 close-ups) run
+# at a higher scale than the weights' own, up to full resolution. The working scale is a speed knob for
+# video; on a small image the detail is what is scarce and the speed is free. A 640x480 frame at scale
+# 0.4 (49,152 working pixels) is above the floor, so video at 480p and up is unaffected.
+MIN_WORKING_PIXELS = 192 * 192
 
 
 def select_device(device: str = "auto") -> torch.device:
@@ -79,6 +84,7 @@ class SkinModel:
     runner: Any = field(default=None, repr=False, compare=False)
     state: dict[str, np.ndarray] | None = field(default=None, repr=False, compare=False)
     max_working_pixels: int | None = MAX_WORKING_PIXELS  # see MAX_WORKING_PIXELS
+    min_working_pixels: int | None = MIN_WORKING_PIXELS  # see MIN_WORKING_PIXELS
 
     def __post_init__(self) -> None:
         if self.net is None:
@@ -140,13 +146,8 @@ class SkinModel:
         return self._engine().probabilities_and_activations(self._to_working(frames))
 
     def working_scale(self, height: int, width: int) -> float:
-        """The scale the network runs at for frames of this size: the weights' own, lowered if the frame
-        would exceed ``max_working_pixels`` (never for full-resolution weights: see MAX_WORKING_PIXELS)."""
-        scale = min(self.meta.scale, 1.0)
-        cap = self.max_working_pixels
-        if cap and scale < 1.0 and height * width * scale * scale > cap:
-            scale = math.sqrt(cap / (height * width))
-        return scale
+        """The scale the network runs at for frames of this size (see :func:`working_scale`)."""
+        return working_scale(height, width, self.meta.scale, self.max_working_pixels, self.min_working_pixels)
 
     def probability_image(self, image: np.ndarray) -> np.ndarray:
         """Probability map (H, W) for one image of any size; identical to :meth:`probabilities`."""
@@ -175,6 +176,22 @@ class SkinModel:
                 tile = self._run(np.ascontiguousarray(small[None, ya:yb, xa:xb]))[0]
                 out[y0:y1, x0:x1] = tile[y0 - ya : y1 - ya, x0 - xa : x1 - xa]
         return out
+
+
+def working_scale(height: int, width: int, scale: float, max_pixels: int | None = MAX_WORKING_PIXELS,
+                  min_pixels: int | None = MIN_WORKING_PIXELS) -> float:
+    """The scale a (height, width) frame is worked on for weights of the given scale: their own, lowered
+    where the frame would exceed ``max_pixels`` working pixels, raised (at most to 1) where it would fall
+    under ``min_pixels``. Full-resolution weights (scale 1) always work at 1. None lifts a limit."""
+    scale = min(scale, 1.0)
+    if scale >= 1.0:
+        return 1.0
+    pixels = height * width
+    if max_pixels and pixels * scale * scale > max_pixels:
+        return math.sqrt(max_pixels / pixels)
+    if min_pixels and pixels * scale * scale < min_pixels:
+        return min(1.0, math.sqrt(min_pixels / pixels))
+    return scale
 
 
 def working_size(height: int, width: int, scale: float) -> tuple[int, int]:

@@ -67,7 +67,8 @@ def trace_frames(
     """Stream one TraceRow per frame through the shared pipeline."""
     skin_at = opts.threshold if opts.threshold is not None else model.threshold
     if opts.mask_scale is not None and hasattr(model, "meta"):
-        model = replace(model, meta=replace(model.meta, scale=opts.mask_scale), max_working_pixels=None)
+        model = replace(model, meta=replace(model.meta, scale=opts.mask_scale), max_working_pixels=None,
+                        min_working_pixels=None)
     if not 0.0 <= opts.smooth < 1.0:
         raise ValueError(f"smooth must be in [0, 1), got {opts.smooth}")
     prev: np.ndarray | None = None

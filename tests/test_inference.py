@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import cv2
 import numpy as np
 import pytest
@@ -89,6 +91,28 @@ def test_working_size_is_capped_for_large_frames(monkeypatch: pytest.MonkeyPatch
     assert model.working_scale(1080, 1920) == s
     seed = load_model("softconv", device="cpu")  # full-resolution weights: never capped
     assert seed.meta.scale == 1.0 and seed.working_scale(1080, 1920) == 1.0
+
+
+def test_small_images_run_at_a_higher_scale() -> None:
+    """Images under MIN_WORKING_PIXELS at the weights' scale run at a higher one (at most 1), so a thumbnail
+    or face crop keeps its detail; 480p and larger frames keep the weights' own scale; None lifts the floor."""
+    model = load_model(None, device="cpu")
+    s, floor = model.meta.scale, inference.MIN_WORKING_PIXELS
+    assert s < 1.0 and 480 * 640 * s * s >= floor  # 480p video is above the floor: speed unaffected
+    assert model.working_scale(480, 640) == s
+    mid = model.working_scale(227, 227)  # a 227x227 close-up: raised to exactly the floor
+    assert s < mid < 1.0 and abs(227 * 227 * mid * mid - floor) < 1e-6 * floor
+    assert model.working_scale(64, 64) == 1.0  # never above full resolution
+    assert inference.working_size(227, 227, mid)[0] * inference.working_size(227, 227, mid)[1] >= floor * 0.99
+    image = make_frame(227, 227)
+    prob = model.probability_image(image)
+    assert prob.shape == (227, 227)
+    low = replace(model, min_working_pixels=None)
+    assert low.working_scale(227, 227) == s
+    assert np.abs(low.probability_image(image) - prob).max() > 0  # the floor really changes what the net sees
+    assert load_model("softconv", device="cpu").working_scale(64, 64) == 1.0
+    assert inference.working_scale(100, 100, 1.0, None, 10**9) == 1.0
+    assert inference.working_scale(1000, 1000, 0.5, None, None) == 0.5
 
 
 def test_masks_from_working_size_maps() -> None:
