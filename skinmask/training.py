@@ -52,10 +52,12 @@ class TrainConfig:
     dataset_weights: dict[str, float] = field(default_factory=dict)  # sampling share per dataset name (default 1)
     paste: float = 0.5  # probability a negative crop gets skin pasted onto it
     skin_crop: float = 0.5  # probability a labelled crop is centred on a skin pixel
+    zoom: tuple[float, float] = (0.7, 1.4)  # range of the random magnification of each crop (log-uniform)
     hard_mining: float = 0.0  # >0: add the mean loss of this fraction of hardest pixels
     dice: float = 1.0  # >0: add this weight x per-crop soft-Dice loss (the per-image F1 the card reports)
     pos_weight: float = 1.0  # BCE weight of skin pixels
     augment: bool = True
+    light_aug: float = 0.0  # >0: brightness gain exp(U(-a, a)) on every crop, colour ratios kept
     color_aug: float = 0.0  # strength of illumination / white-balance / contrast / gamma jitter (1 = strong)
     val_every: int = 250
     val_images: int = 16  # per dataset, for the progress F1
@@ -120,7 +122,7 @@ def _crop(img: np.ndarray, mask: np.ndarray, pts: np.ndarray, size: int, rng: np
           cfg: TrainConfig, centre_on_skin: bool) -> tuple[np.ndarray, np.ndarray]:
     import cv2
 
-    f = math.exp(rng.uniform(math.log(0.7), math.log(1.4))) if cfg.augment else 1.0
+    f = math.exp(rng.uniform(math.log(cfg.zoom[0]), math.log(cfg.zoom[1]))) if cfg.augment else 1.0
     s = max(8, int(round(size / f)))
     h, w = img.shape[:2]
     if h < s or w < s:
@@ -202,6 +204,9 @@ class BatchMaker:
             m = fm
         if cfg.augment:
             img = photometric(img, rng, cfg.color_aug)
+            if cfg.light_aug > 0:
+                gain = math.exp(rng.uniform(-cfg.light_aug, cfg.light_aug))
+                img = np.clip(img.astype(np.float32) * gain + 0.5, 0, 255).astype(np.uint8)
         return img, m
 
     def batch(self) -> tuple[np.ndarray, np.ndarray]:

@@ -96,6 +96,41 @@ def test_cli_weight_option_errors(run_cli, synth, tmp_path):
     assert not (tmp_path / "w.safetensors").exists()
 
 
+def test_zoom_sets_the_crop_magnification(tmp_path):
+    """--zoom MIN MAX: a crop at zoom 2 shows a stripe twice as wide as at zoom 1."""
+    img = np.zeros((64, 64, 3), np.uint8)
+    img[:, 28:36] = 200  # an 8-pixel stripe through the centre
+    mask = (img[..., 0] > 0).astype(np.float32)
+    from skinmask.training import _Source
+
+    src = _Source("s", [img], [mask], [np.array([[32, 32]], np.int32)], 1.0)
+    widths = {}
+    for z in (1.0, 2.0):
+        cfg = _cfg(crop=32, zoom=(z, z), skin_crop=1.0, color_aug=0.0)
+        crops = [BatchMaker([src], cfg, seed=s)._sample(src)[1] for s in range(4)]
+        widths[z] = np.mean([(c[16] > 0.5).sum() for c in crops])
+    assert widths[1.0] == pytest.approx(8, abs=1) and widths[2.0] == pytest.approx(16, abs=2)
+
+
+def test_light_aug_changes_brightness_not_colour_ratios():
+    img = np.full((40, 40, 3), (60, 90, 150), np.uint8)
+    from skinmask.training import _Source
+
+    src = _Source("s", [img], [np.zeros((40, 40), np.float32)], [np.zeros((0, 2), np.int32)], 1.0)
+    out = [BatchMaker([src], _cfg(crop=32, light_aug=0.5, color_aug=0.0, zoom=(1, 1)), seed=s)._sample(src)[0]
+           for s in range(12)]
+    means = np.array([o.reshape(-1, 3).mean(0) for o in out])
+    assert means[:, 2].std() > 5  # brightness varies
+    ratio = means[:, 2] / means[:, 0]
+    assert np.abs(ratio - 2.5).max() < 0.3  # colour ratios kept (up to rounding, blur, noise, JPEG)
+
+
+def test_cli_zoom_option_errors(run_cli, synth, tmp_path):
+    res = run_cli("train", synth[0][0].root, "--zoom", "2", "1", "-o", tmp_path / "w.safetensors")
+    assert res.code == 2 and "--zoom 2 1" in res.err
+    assert not (tmp_path / "w.safetensors").exists()
+
+
 def test_different_seed_differs(synth):
     ds, neg = synth
     a = train(ds, neg, _cfg(steps=5), calibrate=False).model.state_dict()

@@ -48,6 +48,10 @@ def train(
                                                "hardest pixels (0 = off).")] = 0.0,
     dice: Annotated[float, typer.Option("--dice", min=0.0, help="Add this weight x a per-crop soft-Dice loss to the "
                                         "BCE (0 = BCE only).")] = 1.0,
+    zoom: Annotated[tuple[float, float], typer.Option("--zoom", help="MIN MAX: range of the random magnification "
+                                                      "of each crop (log-uniform; 1 = the working scale).")] = (0.7, 1.4),
+    light_aug: Annotated[float, typer.Option("--light-aug", min=0.0, help="Brightness gain exp(U(-a, a)) on every "
+                                             "crop, colour ratios kept (0 = off; measured not to help the default).")] = 0.0,
     color_aug: Annotated[float, typer.Option("--color-aug", help="Strength of the illumination, white-balance, "
                                              "contrast and gamma jitter (0 = none, 1 = strong; measured to hurt, so off by default).")] = 0.0,
     no_augment: Annotated[bool, typer.Option("--no-augment", help="Turn off augmentation.")] = False,
@@ -84,11 +88,14 @@ def train(
         raise OutputError("the output folder does not exist", output.parent)
     if not 0.05 <= scale <= 1.0:
         raise UsageError(f"--scale must be in 0.05..1, not {scale}")
+    if not 0 < zoom[0] <= zoom[1]:
+        raise UsageError(f"--zoom {zoom[0]:g} {zoom[1]:g}: expected 0 < MIN <= MAX, e.g. --zoom 0.7 1.4")
     labelled = [open_dataset(d) for d in datasets]
     negs = [open_dataset(d, negatives=True) for d in (negatives or [])]
     shares = _parse_weights(weight or [], [d.name for d in labelled])
     cfg = TrainConfig(arch=arch, scale=scale, steps=steps, batch=batch, crop=crop, lr=lr, seed=seed,
-                      neg_weight=neg_weight, dataset_weights=shares, paste=paste, hard_mining=hard_mining, dice=dice, augment=not no_augment, color_aug=color_aug,
+                      neg_weight=neg_weight, dataset_weights=shares, paste=paste, hard_mining=hard_mining, dice=dice, augment=not no_augment,
+                      zoom=(float(zoom[0]), float(zoom[1])), light_aug=light_aug, color_aug=color_aug,
                       threads=threads, init=init)
     if epochs is not None:
         n_images = sum(len(d.select("train")) for d in labelled) + sum(len(d.select("train")) for d in negs)
