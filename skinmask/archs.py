@@ -29,6 +29,13 @@ ARCHITECTURES: dict[str, ArchSpec] = {
         "3x3 (6), dilated 3x3 d=2 (8), d=4 (8) stem -> 3x3 conv -> 32 tanh -> 1x1 projection "
         "(receptive field 17x17; about 3,500 MACs per working pixel)",
     ),
+    "softconv-ctx8": ArchSpec(
+        "softconv-ctx8",
+        (6, 8, 8, 8),
+        (1, 2, 4, 8),
+        "3x3 (6), dilated 3x3 d=2 (8), d=4 (8), d=8 (8) stem -> 3x3 conv -> 32 tanh -> 1x1 projection "
+        "(receptive field 33x33; about 4,100 MACs per working pixel)",
+    ),
     "softconv-ctx4": ArchSpec(
         "softconv-ctx4",
         (4, 4, 4),
