@@ -15,6 +15,8 @@ how much the projection listens to one filter.
   the working scale). Meant to run at scale 0.5, where it costs about what the seed net costs per
   full-resolution pixel while seeing 34x34 full-resolution pixels.
 - ``softconv-ctx16``: the same stem with 16 channels per layer (about 2.8x the cost).
+- ``softconv-ctx4`` / ``softconv-ctx8``: 4 channels per stem layer / a fourth stem conv at dilation 8
+  (receptive field 33x33); measured in the model card, not shipped.
 
 Pure torch: tensors in, tensors out; no files, no OpenCV, no printing.
 """
