@@ -28,7 +28,10 @@ def long_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _start(src_dir: Path, out: Path, weights: Path, *extra: str) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "skinmask", "predict", str(src_dir / "a.png"), str(src_dir / "long.avi"),
            "-o", str(out), "-w", str(weights), "--batch-size", "1", "-q", *extra]
-    return subprocess.Popen(cmd, cwd=REPO, stderr=subprocess.PIPE, text=True)
+    # A runner started in the background by a non-interactive shell ignores SIGINT, and children inherit
+    # that (Python then keeps it ignored, as it should); restore the default so Ctrl-C is what is tested.
+    return subprocess.Popen(cmd, cwd=REPO, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def _wait_for_video_temp(out: Path, proc: subprocess.Popen, timeout: float = 60) -> None:
