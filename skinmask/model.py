@@ -12,8 +12,8 @@ how much the projection listens to one filter.
 - ``softconv``: the seed net, conv1 sees RGB directly (C = 3): 3x3 receptive field.
 - ``softconv-ctx``: a slim stem of 3x3 and dilated 3x3 convolutions (6, 8, 8 channels; dilations
   1, 2, 4) before conv1, so the 32 filters see context beyond 3x3 pixels (receptive field 17x17 at
-  the working scale). Meant to run at scale 0.5, where it costs about what the seed net costs per
-  full-resolution pixel while seeing 34x34 full-resolution pixels.
+  the working scale). The shipped default runs it at scale 0.4, where it costs less per frame than
+  the seed net at full resolution while seeing about 42x42 input pixels.
 - ``softconv-ctx16``: the same stem with 16 channels per layer (about 2.8x the cost).
 - ``softconv-ctx4`` / ``softconv-ctx8``: 4 channels per stem layer / a fourth stem conv at dilation 8
   (receptive field 33x33); measured in the model card, not shipped.
