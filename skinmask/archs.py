@@ -5,6 +5,7 @@ The networks themselves are built from these specs in :mod:`skinmask.model`.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 N_FILTERS = 32
@@ -19,36 +20,40 @@ class ArchSpec:
     stem_dilations: tuple[int, ...]  # dilation of each stem conv
     description: str
 
+    @property
+    def summary(self) -> str:
+        """The description with what follows from the spec: receptive field and multiply-adds per pixel."""
+        side = 2 * receptive_radius(self.name) + 1
+        macs = sum(math.prod(shape) for key, shape in state_shapes(self.name).items() if key.endswith("weight"))
+        return f"{self.description} (receptive field {side}x{side}; {macs:,} MACs per working pixel)"
+
 
 ARCHITECTURES: dict[str, ArchSpec] = {
-    "softconv": ArchSpec("softconv", (), (), "3x3 conv -> 32 tanh -> 1x1 projection (the seed net)"),
+    "softconv": ArchSpec("softconv", (), (), "the seed net: 3x3 conv -> 32 tanh -> 1x1 projection"),
     "softconv-ctx": ArchSpec(
         "softconv-ctx",
         (6, 8, 8),
         (1, 2, 4),
-        "3x3 (6), dilated 3x3 d=2 (8), d=4 (8) stem -> 3x3 conv -> 32 tanh -> 1x1 projection "
-        "(receptive field 17x17; about 3,500 MACs per working pixel)",
+        "3x3 (6), dilated 3x3 d=2 (8), d=4 (8) stem -> 3x3 conv -> 32 tanh -> 1x1 projection",
     ),
     "softconv-ctx8": ArchSpec(
         "softconv-ctx8",
         (6, 8, 8, 8),
         (1, 2, 4, 8),
-        "3x3 (6), dilated 3x3 d=2 (8), d=4 (8), d=8 (8) stem -> 3x3 conv -> 32 tanh -> 1x1 projection "
-        "(receptive field 33x33; about 4,100 MACs per working pixel)",
+        "3x3 (6), dilated 3x3 d=2 (8), d=4 (8), d=8 (8) stem -> 3x3 conv -> 32 tanh -> 1x1 projection",
     ),
     "softconv-ctx4": ArchSpec(
         "softconv-ctx4",
         (4, 4, 4),
         (1, 2, 4),
-        "3x3, dilated 3x3 (d=2, d=4) stem, 4 channels -> 3x3 conv -> 32 tanh -> 1x1 projection "
-        "(receptive field 17x17; about 1,800 MACs per working pixel, 1.7x faster than softconv-ctx)",
+        "3x3, dilated 3x3 (d=2, d=4) stem, 4 channels -> 3x3 conv -> 32 tanh -> 1x1 projection, "
+        "measured 1.7x faster than softconv-ctx",
     ),
     "softconv-ctx16": ArchSpec(
         "softconv-ctx16",
         (16, 16, 16),
         (1, 2, 4),
-        "3x3, dilated 3x3 (d=2, d=4) stem, 16 channels -> 3x3 conv -> 32 tanh -> 1x1 projection "
-        "(receptive field 17x17; about 9,700 MACs per working pixel)",
+        "3x3, dilated 3x3 (d=2, d=4) stem, 16 channels -> 3x3 conv -> 32 tanh -> 1x1 projection",
     ),
 }
 

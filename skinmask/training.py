@@ -369,7 +369,7 @@ def train(
     train_seconds = time.time() - t0
 
     info: dict = {
-        "architecture": ARCHITECTURES[cfg.arch].description,
+        "architecture": ARCHITECTURES[cfg.arch].summary,
         "input_convention": f"uint8 {spec.channel_order.upper()} / 255, minus mean {list(spec.mean)}, "
                             f"divided by std {list(spec.std)}; frames resized by scale {cfg.scale} (INTER_AREA)",
         "command": command or " ".join(sys.argv),

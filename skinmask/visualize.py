@@ -51,7 +51,7 @@ def filters_sheet(model: SkinModel) -> np.ndarray:
     weights, bias = grids.projection_weights(model)
     path = model.weights_path
     caption = [f"weights file: {path if path is not None else '(in memory)'}",
-               f"arch {net.arch}: {ARCHITECTURES[net.arch].description}"]
+               f"arch {net.arch}: {ARCHITECTURES[net.arch].summary}"]
     stem0 = None
     if conv1.shape[1] == 3:
         conv1 = _display_kernels(conv1, model)
