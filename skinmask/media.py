@@ -189,7 +189,7 @@ class VideoReader:
             width=int(self._cap.get(cv2.CAP_PROP_FRAME_WIDTH)),
             height=int(self._cap.get(cv2.CAP_PROP_FRAME_HEIGHT)),
             fps=fps,
-            declared_frames=max(int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0), 0),
+            declared_frames=_declared_count(self._cap),
         )
         self.frames_read = 0
 
@@ -227,12 +227,17 @@ class VideoReader:
             )
 
 
+def _declared_count(cap: cv2.VideoCapture) -> int:
+    """The frame count an open capture's container declares; 0 when missing, negative or not a number."""
+    n = cap.get(cv2.CAP_PROP_FRAME_COUNT)
+    return int(n) if math.isfinite(n) and 0 < n < 1e9 else 0
+
+
 def declared_frames(path: str | Path) -> int:
     """The frame count a video's container declares (0 when unknown or unreadable); for progress only."""
     cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
     try:
-        n = cap.get(cv2.CAP_PROP_FRAME_COUNT) if cap.isOpened() else 0
-        return int(n) if math.isfinite(n) and 0 < n < 1e9 else 0
+        return _declared_count(cap) if cap.isOpened() else 0
     finally:
         cap.release()
 
