@@ -87,12 +87,13 @@ class TrainResult:
 
 
 def _resize(image: np.ndarray, scale: float, interp: int) -> np.ndarray:
+    """The image at the working size inference uses for this scale (:func:`skinmask.inference.working_size`)."""
     import cv2
 
-    if scale >= 1.0:
-        return image
-    h, w = image.shape[:2]
-    return cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=interp)
+    from .inference import working_size
+
+    h, w = working_size(*image.shape[:2], scale)
+    return image if (h, w) == image.shape[:2] else cv2.resize(image, (w, h), interpolation=interp)
 
 
 def load_source(ds: Dataset, split: str, scale: float, weight: float, log: Callable[[str], None] | None = None) -> _Source:
