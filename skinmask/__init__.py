@@ -16,7 +16,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "load_model": "inference",
     "predict": "inference",
-    "to_mask": "inference",
+    "to_mask": "maps",
     "SkinModel": "inference",
     "read_image": "media",
     "VideoReader": "media",

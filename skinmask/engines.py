@@ -23,18 +23,16 @@ on disk and read-only installations need nothing written.
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import re
 import threading
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from .archs import ARCHITECTURES, N_FILTERS, receptive_radius
+from .devices import cuda_present, select_device
 from .errors import DeviceError, UsageError
 from .weights import InputSpec
 
@@ -294,28 +292,6 @@ def default_threads() -> int:
 # ---------------------------------------------------------------------------------------- selection
 
 
-def torch_cuda_build() -> bool:
-    """Whether the installed torch is a CUDA (or ROCm) build, read from torch/version.py without importing torch."""
-    spec = importlib.util.find_spec("torch")
-    if spec is None or not spec.submodule_search_locations:
-        return False
-    try:
-        text = (Path(next(iter(spec.submodule_search_locations))) / "version.py").read_text()
-    except OSError:
-        return True  # cannot tell: let torch answer
-    builds = re.findall(r"^(?:cuda|hip)\b[^=\n]*=\s*(.+)$", text, re.M)
-    return not builds or any(b.strip() not in ("None", "'None'", '"None"') for b in builds)
-
-
-def cuda_present() -> bool:
-    """A CUDA device is usable (imports torch only when torch is a CUDA build)."""
-    if not torch_cuda_build():
-        return False
-    import torch
-
-    return bool(torch.cuda.is_available())
-
-
 def pick(engine: str, device: str) -> tuple[str, str]:
     """(engine, device) that will run for the user's --engine and --device: e.g. ("onnxruntime", "cpu").
 
@@ -327,8 +303,6 @@ def pick(engine: str, device: str) -> tuple[str, str]:
     if device == "auto":
         device = "cuda" if cuda_present() else "cpu"
     elif device != "cpu":
-        from .inference import select_device
-
         device = str(select_device(device))  # raises DeviceError for unknown or missing devices
     if engine == "torch":
         return "torch", device

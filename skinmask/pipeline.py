@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .inference import SkinModel, mask_from_working, upsample_map
+from .inference import SkinModel
+from .maps import mask_from_working, upsample_map
 from .media import VideoReader, is_video, read_image
 
 _DONE = object()
@@ -43,7 +44,7 @@ class FrameResult:
         return self._prob
 
     def mask(self, threshold: float | None = None) -> np.ndarray:
-        """(H, W) uint8 mask: see :func:`skinmask.inference.mask_from_working`."""
+        """(H, W) uint8 mask: see :func:`skinmask.maps.mask_from_working`."""
         return mask_from_working(self.small_prob, self.frame.shape[:2], threshold)
 
 

@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .errors import IncompleteVideoError, OutputError
-from .inference import SkinModel, mask_from_working, upsample_map
+from .inference import SkinModel
 from .inputs import InputItem
+from .maps import mask_from_working, upsample_map
 from .media import MaskVideoWriter, VideoReader, read_image, write_png
 from .pipeline import prefetch, run_frames
 

@@ -87,10 +87,10 @@ class TrainResult:
 
 
 def _resize(image: np.ndarray, scale: float, interp: int) -> np.ndarray:
-    """The image at the working size inference uses for this scale (:func:`skinmask.inference.working_size`)."""
+    """The image at the working size inference uses for this scale (:func:`skinmask.maps.working_size`)."""
     import cv2
 
-    from .inference import working_size
+    from .maps import working_size
 
     h, w = working_size(*image.shape[:2], scale)
     return image if (h, w) == image.shape[:2] else cv2.resize(image, (w, h), interpolation=interp)
@@ -229,7 +229,7 @@ def _quick_f1(net, meta, val: dict[str, _Source], threshold: float = 0.5) -> dic
     """Per-image mean F1 at working scale on the small progress subsets."""
     import torch
 
-    from .inference import to_input
+    from .engines import to_input
     from .metrics import confusion, scores
 
     out = {}
@@ -323,7 +323,7 @@ def train(
             if isinstance(item, BaseException):
                 raise item
             imgs, masks = item
-            from .inference import to_input
+            from .engines import to_input
 
             x = to_input(imgs, spec, torch.device("cpu"))
             y = torch.from_numpy(masks)[:, None]

@@ -9,7 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
-from skinmask.inference import predict, to_mask
+from skinmask.inference import predict
+from skinmask.maps import to_mask
 from skinmask.media import VideoReader
 
 from .conftest import REPO, SAMPLE_IMAGE, make_frame, read_mask_video, write_video

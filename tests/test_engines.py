@@ -16,7 +16,8 @@ from skinmask import engines
 from skinmask.archs import state_shapes
 from skinmask.engines import ENGINES, OnnxEngine, TorchEngine, net_state, onnxruntime_available, pick
 from skinmask.errors import DeviceError, UsageError
-from skinmask.inference import SkinModel, load_model, to_mask
+from skinmask.inference import SkinModel, load_model
+from skinmask.maps import to_mask
 from skinmask.model import ARCHITECTURES, SkinNet
 from skinmask.pipeline import run_frames
 from skinmask.weights import InputSpec, WeightsMeta, save_weights

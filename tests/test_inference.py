@@ -1,13 +1,13 @@
 from dataclasses import replace
 
-import cv2
 import numpy as np
 import pytest
 import torch
 
-from skinmask.errors import DeviceError, InputError
-from skinmask.inference import load_model, predict, select_device, to_input, to_mask
-from skinmask import inference
+from skinmask import inference, maps
+from skinmask.engines import to_input
+from skinmask.errors import InputError
+from skinmask.inference import load_model, predict
 from skinmask.weights import InputSpec
 
 from .conftest import make_frame
@@ -56,26 +56,12 @@ def test_tiled_large_image_is_identical(model, weights: str, monkeypatch: pytest
     assert np.abs(whole - tiled).max() < 1e-5
 
 
-def test_threshold_masks() -> None:
-    prob = np.array([[0.0, 0.49, 0.5, 1.0]], np.float32)
-    assert to_mask(prob).tolist() == [[0, 125, 128, 255]]
-    assert to_mask(prob, 0.5).tolist() == [[0, 0, 255, 255]]
-
-
-def test_cuda_request_without_cuda_fails_loudly() -> None:
-    if torch.cuda.is_available():
-        pytest.skip("this machine has CUDA")
-    with pytest.raises(DeviceError, match="no CUDA device"):
-        select_device("cuda")
-    assert select_device("auto").type == "cpu"
-
-
 def test_working_size_is_capped_for_large_frames(monkeypatch: pytest.MonkeyPatch) -> None:
     """Frames beyond MAX_WORKING_PIXELS run at a lower scale (a 1080p frame costs what 720p does); the
     probability map still has the frame's size, and lifting the cap restores the weights' own scale."""
     model = load_model(None, device="cpu")
     s = model.meta.scale
-    cap = inference.MAX_WORKING_PIXELS
+    cap = maps.MAX_WORKING_PIXELS
     assert model.working_scale(480, 640) == s  # small frames: the weights' own scale
     big = model.working_scale(1080, 1920)
     assert big < s and abs(1080 * 1920 * big * big - cap) < 1e-6 * cap
@@ -97,13 +83,13 @@ def test_small_images_run_at_a_higher_scale() -> None:
     """Images under MIN_WORKING_PIXELS at the weights' scale run at a higher one (at most 1), so a thumbnail
     or face crop keeps its detail; 480p and larger frames keep the weights' own scale; None lifts the floor."""
     model = load_model(None, device="cpu")
-    s, floor = model.meta.scale, inference.MIN_WORKING_PIXELS
+    s, floor = model.meta.scale, maps.MIN_WORKING_PIXELS
     assert s < 1.0 and 480 * 640 * s * s >= floor  # 480p video is above the floor: speed unaffected
     assert model.working_scale(480, 640) == s
     mid = model.working_scale(227, 227)  # a 227x227 close-up: raised to exactly the floor
     assert s < mid < 1.0 and abs(227 * 227 * mid * mid - floor) < 1e-6 * floor
     assert model.working_scale(64, 64) == 1.0  # never above full resolution
-    assert inference.working_size(227, 227, mid)[0] * inference.working_size(227, 227, mid)[1] >= floor * 0.99
+    assert maps.working_size(227, 227, mid)[0] * maps.working_size(227, 227, mid)[1] >= floor * 0.99
     image = make_frame(227, 227)
     prob = model.probability_image(image)
     assert prob.shape == (227, 227)
@@ -111,22 +97,5 @@ def test_small_images_run_at_a_higher_scale() -> None:
     assert low.working_scale(227, 227) == s
     assert np.abs(low.probability_image(image) - prob).max() > 0  # the floor really changes what the net sees
     assert load_model("softconv", device="cpu").working_scale(64, 64) == 1.0
-    assert inference.working_scale(100, 100, 1.0, None, 10**9) == 1.0
-    assert inference.working_scale(1000, 1000, 0.5, None, None) == 0.5
-
-
-def test_masks_from_working_size_maps() -> None:
-    """8-bit masks from a working-size map: within 1/255 of resizing the float map, thresholds at 8-bit precision."""
-    prob = np.array([[0.0, 0.49, 0.5, 1.0]], np.float32)
-    assert inference.mask_from_working(prob, (1, 4)).tolist() == [[0, 125, 128, 255]]
-    assert inference.mask_from_working(prob, (1, 4), 0.5).tolist() == [[0, 0, 255, 255]]
-    assert inference.mask_from_working(prob, (1, 4), 0.0).tolist() == [[255] * 4]
-    rng = np.random.default_rng(0)
-    small = cv2.GaussianBlur(rng.random((48, 64)).astype(np.float32), (9, 9), 0)
-    small = (small - small.min()) / (small.max() - small.min())
-    full = inference.mask_from_working(small, (120, 160))
-    ref = to_mask(inference.upsample_map(small, (120, 160)))
-    assert full.shape == (120, 160) and np.abs(full.astype(int) - ref).max() <= 1
-    binary = inference.mask_from_working(small, (120, 160), 0.5)
-    assert set(np.unique(binary)) <= {0, 255}
-    assert np.mean((binary > 0) != (ref >= 128)) < 0.01
+    assert maps.working_scale(100, 100, 1.0, None, 10**9) == 1.0
+    assert maps.working_scale(1000, 1000, 0.5, None, None) == 0.5

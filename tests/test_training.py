@@ -32,7 +32,7 @@ def test_training_reduces_loss_and_is_deterministic(synth, tmp_path):
     # the loss goes down: compare the untrained net with the trained one on a fixed batch
     src = load_source(ds[0], "train", 1.0, 1.0)
     imgs, masks = BatchMaker([src], _cfg(augment=False), seed=9).batch()
-    from skinmask.inference import to_input
+    from skinmask.engines import to_input
     from skinmask.model import build_model
 
     torch.manual_seed(3)
@@ -59,7 +59,7 @@ def test_dice_term_trains_deterministically_and_changes_the_result(synth):
     assert not torch.equal(a.state_dict()["conv1.weight"], plain.state_dict()["conv1.weight"])
     src = load_source(ds[0], "train", 1.0, 1.0)
     imgs, masks = BatchMaker([src], _cfg(augment=False), seed=9).batch()
-    from skinmask.inference import to_input
+    from skinmask.engines import to_input
     from skinmask.model import build_model
 
     torch.manual_seed(3)
