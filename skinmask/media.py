@@ -1,4 +1,5 @@
-"""Image and video I/O through OpenCV: decode, stream frames, write masks and mask videos atomically."""
+"""Image and video I/O: decode images, stream timed video frames (OpenCV, or PyAV for what OpenCV cannot
+decode), write masks and mask videos atomically."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import math
 import os
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -159,16 +160,163 @@ def write_png(path: Path, image: np.ndarray) -> None:
 
 @dataclass(frozen=True)
 class VideoInfo:
-    """What the container says: size, frame rate, declared frame count (may be wrong or 0)."""
+    """What the container says: display size, frame rate, declared frame count and duration (may be wrong or 0)."""
 
     width: int
     height: int
     fps: float
     declared_frames: int
+    duration_s: float = 0.0  # the container's duration in seconds; 0 when unknown
+    codec: str = ""  # the video stream's codec, e.g. "h264", "av1"
+    backend: str = "opencv"  # the decoder that reads it: "opencv" or "pyav" (see VideoReader)
+
+
+@dataclass(frozen=True)
+class TimedFrame:
+    """A decoded frame and its presentation time: seconds from the start of its video stream."""
+
+    image: np.ndarray  # (H, W, 3) uint8 BGR
+    time_s: float
+
+
+def at_rate(frames: Iterable[np.ndarray], fps: float) -> Iterator[TimedFrame]:
+    """Frames that carry no times of their own (raw frames, image sequences): frame i at i / fps."""
+    for i, image in enumerate(frames):
+        yield TimedFrame(image, i / fps)
+
+
+def _valid_fps(fps: float) -> bool:
+    return math.isfinite(fps) and 0 < fps <= 1000
+
+
+class _OpenCvDecoder:
+    """OpenCV's FFmpeg (the wheel's own build): the fast path for everything it can decode."""
+
+    def __init__(self, cap: cv2.VideoCapture, first: np.ndarray) -> None:
+        self._cap, self._first = cap, first
+        self.first_time = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+        raw_fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        fps = raw_fps if _valid_fps(raw_fps) else 30.0
+        declared = _declared_count(cap)
+        fourcc = int(cap.get(cv2.CAP_PROP_FOURCC) or 0)
+        # OpenCV declares the container's packet count where it has one (MP4), else duration x fps, so the
+        # declared count over the same fps is the container's duration either way.
+        self.info = VideoInfo(int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)), fps,
+                              declared, declared / raw_fps if declared and _valid_fps(raw_fps) else 0.0,
+                              _fourcc_name(fourcc), "opencv")
+
+    def frames(self) -> Iterator[tuple[np.ndarray, float | None]]:
+        first, self._first = self._first, None
+        if first is not None:
+            yield first, self.first_time
+        while True:
+            ok, frame = self._cap.read()
+            if not ok or frame is None:
+                return
+            yield frame, self._cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0  # the frame's PTS, from the stream start
+
+    def close(self) -> None:
+        self._cap.release()
+
+
+def _fourcc_name(fourcc: int) -> str:
+    text = fourcc.to_bytes(4, "little").decode("ascii", "replace").strip("\x00 ").lower()
+    return {"av01": "av1", "avc1": "h264", "hev1": "hevc", "hvc1": "hevc", "vp90": "vp9", "vp80": "vp8"}.get(text, text)
+
+
+def _open_opencv(path: Path) -> tuple[_OpenCvDecoder | None, str]:
+    """OpenCV's decoder for ``path`` when it opens the file and decodes a first frame; else (None, codec or '')."""
+    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    if not cap.isOpened():
+        cap.release()
+        return None, ""
+    ok, frame = cap.read()
+    if ok and frame is not None:
+        return _OpenCvDecoder(cap, frame), ""
+    codec = _fourcc_name(int(cap.get(cv2.CAP_PROP_FOURCC) or 0))
+    cap.release()
+    return None, codec
+
+
+class _PyAvDecoder:
+    """PyAV (its wheels bundle their own FFmpeg, with dav1d for AV1): for streams OpenCV's FFmpeg cannot decode."""
+
+    def __init__(self, path: Path, codec_hint: str) -> None:
+        try:
+            import av
+        except ImportError:
+            what = f"its {codec_hint} video stream" if codec_hint else "it"
+            raise InputError(f"OpenCV's FFmpeg cannot decode {what}; install PyAV (pip install av) to read more codecs",
+                             path) from None
+        av.logging.set_level(av.logging.WARNING if _DEBUG else None)
+        try:
+            self._container = av.open(str(path))
+        except (av.FFmpegError, OSError, UnicodeDecodeError):
+            raise InputError("cannot open as a video (unknown container or codec, or corrupt)", path) from None
+        try:
+            if not self._container.streams.video:
+                raise InputError("cannot open as a video (no video stream in it: corrupt, or not a video)", path)
+            stream = self._stream = self._container.streams.video[0]
+            stream.thread_type = "AUTO"  # frame and slice threads, as OpenCV's FFmpeg uses
+            ctx = stream.codec_context
+            codec = ctx.codec.canonical_name if ctx is not None and ctx.codec is not None else (codec_hint or "unknown")
+            if ctx is None:
+                raise InputError(f"cannot decode its {codec} video stream: no decoder for it in OpenCV's or PyAV's "
+                                 f"FFmpeg", path)
+            tb = stream.time_base
+            rate = float(stream.average_rate or stream.guessed_rate or 0)
+            fps = rate if _valid_fps(rate) else 30.0
+            if stream.duration and tb:
+                duration = float(stream.duration * tb)
+            else:
+                duration = self._container.duration / 1e6 if self._container.duration else 0.0
+            declared = int(stream.frames) or (round(duration * fps) if duration else 0)
+            self._start = stream.start_time or 0
+            self._tb = tb
+            self._frames = self._decode()
+            first = next(self._frames, None)
+            if first is None:
+                raise InputError(f"video has no decodable frames (its {codec} stream decoded to nothing)", path)
+            self._first = first
+            h, w = first[0].shape[:2]
+            self.info = VideoInfo(w, h, fps, declared, duration, codec, "pyav")
+        except BaseException:
+            self._container.close()
+            raise
+
+    def _decode(self) -> Iterator[tuple[np.ndarray, float | None]]:
+        import av
+
+        try:
+            for frame in self._container.decode(self._stream):
+                image = frame.to_ndarray(format="bgr24")
+                turns = round((frame.rotation or 0) / 90) % 4  # the display matrix, counter-clockwise
+                if turns:  # shown upright, as OpenCV shows it
+                    image = np.ascontiguousarray(np.rot90(image, turns))
+                t = float((frame.pts - self._start) * self._tb) if frame.pts is not None and self._tb else None
+                yield image, t
+        except av.FFmpegError:  # corrupt or cut data: the frames so far stand, check_complete judges the rest
+            return
+
+    def frames(self) -> Iterator[tuple[np.ndarray, float | None]]:
+        first, self._first = self._first, None
+        if first is not None:
+            yield first
+        yield from self._frames
+
+    def close(self) -> None:
+        self._frames.close()
+        self._container.close()
 
 
 class VideoReader:
-    """Stream BGR frames from a video file; always releases the capture, counts what it really decoded."""
+    """Stream BGR frames (and their presentation times) from a video file; always releases the decoder and
+    counts what it really decoded.
+
+    OpenCV's FFmpeg decodes whatever it can (fastest here); a stream it cannot decode (AV1 in the PyPI
+    wheel) is read through PyAV instead, with the same BGR frames, times, rotation and counting.
+    ``iter(reader)`` gives the frames, :meth:`timed` gives :class:`TimedFrame` records.
+    """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -178,20 +326,11 @@ class VideoReader:
             raise InputError("is a directory, expected a video file", self.path)
         if self.path.stat().st_size == 0:
             raise InputError("empty file (0 bytes)", self.path)
-        self._cap = cv2.VideoCapture(str(self.path), cv2.CAP_FFMPEG)
-        if not self._cap.isOpened():
-            self._cap.release()
-            raise InputError("cannot open as a video (unknown container or codec, or corrupt)", self.path)
-        fps = float(self._cap.get(cv2.CAP_PROP_FPS) or 0.0)
-        if not math.isfinite(fps) or fps <= 0 or fps > 1000:
-            fps = 30.0
-        self.info = VideoInfo(
-            width=int(self._cap.get(cv2.CAP_PROP_FRAME_WIDTH)),
-            height=int(self._cap.get(cv2.CAP_PROP_FRAME_HEIGHT)),
-            fps=fps,
-            declared_frames=_declared_count(self._cap),
-        )
+        decoder, codec = _open_opencv(self.path)
+        self._decoder: _OpenCvDecoder | _PyAvDecoder = decoder or _PyAvDecoder(self.path, codec)
+        self.info = self._decoder.info
         self.frames_read = 0
+        self.end_s = 0.0  # where the decoded frames end: the last one's time plus one frame interval
 
     def __enter__(self) -> "VideoReader":
         return self
@@ -200,25 +339,51 @@ class VideoReader:
         self.close()
 
     def close(self) -> None:
-        self._cap.release()
+        self._decoder.close()
 
     def __iter__(self) -> Iterator[np.ndarray]:
+        timed = self.timed()
         try:
-            while True:
-                ok, frame = self._cap.read()
-                if not ok or frame is None:
-                    break
+            for frame in timed:
+                yield frame.image
+        finally:
+            timed.close()
+
+    def timed(self) -> Iterator[TimedFrame]:
+        """The frames as :class:`TimedFrame` records, each at its presentation time from the container.
+
+        A frame without a usable time (no PTS, or not after the previous one) is put one nominal frame
+        interval after the previous one.
+        """
+        step = 1.0 / self.info.fps
+        prev: float | None = None
+        try:
+            for image, t in self._decoder.frames():
+                if t is None or not math.isfinite(t) or (prev is not None and t <= prev):
+                    t = 0.0 if prev is None else prev + step
+                if prev is not None:
+                    step = t - prev
+                prev = t
                 self.frames_read += 1
-                yield frame
+                self.end_s = t + step
+                yield TimedFrame(image, t)
         finally:
             self.close()
         if self.frames_read == 0:
             raise InputError("video has no decodable frames", self.path)
 
     def check_complete(self) -> None:
-        """Raise IncompleteVideoError when clearly fewer frames decoded than the container declares."""
-        declared = self.info.declared_frames
-        if declared and self.frames_read < declared - max(2, declared // 100):
+        """Raise IncompleteVideoError when the video clearly ended before the container says it does.
+
+        Fewer frames than declared is evidence only when the decoded frames also end before the
+        container's duration: a variable-frame-rate Matroska file declares duration x nominal fps
+        frames, which it never holds, and still ends where it says.
+        """
+        declared, duration = self.info.declared_frames, self.info.duration_s
+        short = declared and self.frames_read < declared - max(2, declared // 100)
+        if short and duration > 0:
+            short = self.end_s < duration - max(2.0 / self.info.fps, duration / 100)
+        if short:
             raise IncompleteVideoError(
                 f"video ended early: decoded {self.frames_read} of {declared} declared frames "
                 f"(damaged or truncated); output kept as incomplete",

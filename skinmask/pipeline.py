@@ -3,10 +3,15 @@
 Decoding runs in a background thread feeding a bounded queue (OpenCV releases the GIL), frames of one
 size are batched for the model, and nothing holds more than a few frames, so memory stays flat
 however long the video is.
+
+Time travels with each frame: sources hand over :class:`skinmask.media.TimedFrame` records (a video's
+presentation times from its container; raw frames and image sequences at index / fps), and every
+:class:`FrameResult` carries its frame's ``time_s``.
 """
 
 from __future__ import annotations
 
+import math
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -17,20 +22,21 @@ import numpy as np
 
 from .inference import SkinModel
 from .maps import mask_from_working, upsample_map
-from .media import VideoReader, is_video, read_image
+from .media import TimedFrame, VideoReader, is_video, read_image
 
 _DONE = object()
 
 
 @dataclass
 class FrameResult:
-    """One processed frame: its index, the BGR frame, the probability map and optionally the 32 maps.
+    """One processed frame: its index and time, the BGR frame, the probability map and optionally the 32 maps.
 
     The map is carried at the network's working size (``small_prob``); ``prob`` upsamples it to the
     frame's size on first use and ``mask`` makes the 8-bit mask without a full-size float map.
     """
 
     index: int
+    time_s: float  # presentation time in seconds from the stream's start (see skinmask.media.TimedFrame)
     frame: np.ndarray  # (H, W, 3) uint8 BGR
     small_prob: np.ndarray  # (h, w) float32 in 0..1, at the working size
     activations: np.ndarray | None = None  # (32, h, w) float32 in -1..1, when asked for
@@ -100,11 +106,18 @@ def prefetch(items: Iterable[np.ndarray], depth: int = 8) -> Iterator[np.ndarray
                 thread.join(0.05)
 
 
-def batches(frames: Iterable[np.ndarray], size: int) -> Iterator[list[np.ndarray]]:
+def timed(frames: Iterable[np.ndarray | TimedFrame], fps: float | None = None) -> Iterator[TimedFrame]:
+    """The frames as TimedFrame records: those that come timed keep their time, plain arrays are at
+    index / fps (NaN without an fps)."""
+    for i, item in enumerate(frames):
+        yield item if isinstance(item, TimedFrame) else TimedFrame(item, i / fps if fps else math.nan)
+
+
+def batches(frames: Iterable[TimedFrame], size: int) -> Iterator[list[TimedFrame]]:
     """Group consecutive frames of the same shape into lists of at most ``size``."""
-    batch: list[np.ndarray] = []
+    batch: list[TimedFrame] = []
     for frame in frames:
-        if batch and frame.shape != batch[0].shape:
+        if batch and frame.image.shape != batch[0].image.shape:
             yield batch
             batch = []
         batch.append(frame)
@@ -117,34 +130,39 @@ def batches(frames: Iterable[np.ndarray], size: int) -> Iterator[list[np.ndarray
 
 def run_frames(
     model: SkinModel,
-    frames: Iterable[np.ndarray],
+    frames: Iterable[np.ndarray | TimedFrame],
     batch_size: int = 4,
     want_activations: Callable[[int], bool] | None = None,
+    fps: float | None = None,
 ) -> Iterator[FrameResult]:
     """Run the model over a frame stream, yielding one FrameResult per frame, in order.
+
+    ``frames`` are TimedFrame records (e.g. :meth:`skinmask.media.VideoReader.timed`) or plain BGR
+    arrays, which are timed at index / ``fps`` (see :func:`timed`).
 
     ``want_activations(i)`` says which frames also carry their 32 activation maps (costly: keep rare).
     The model runs in its own thread, a bounded queue ahead of the consumer, so whatever the caller
     does with each result (encode, write, statistics) overlaps the next batch's inference.
     """
     size = max(1, batch_size)
-    return prefetch(_run_batches(model, frames, size, want_activations), depth=size)
+    return prefetch(_run_batches(model, timed(frames, fps), size, want_activations), depth=size)
 
 
 def _run_batches(
     model: SkinModel,
-    frames: Iterable[np.ndarray],
+    frames: Iterable[TimedFrame],
     batch_size: int,
     want_activations: Callable[[int], bool] | None,
 ) -> Iterator[FrameResult]:
     index = 0
     for batch in batches(frames, batch_size):
-        stack = np.stack(batch)  # (B, H, W, 3)
+        stack = np.stack([f.image for f in batch])  # (B, H, W, 3)
         wanted = [want_activations is not None and want_activations(index + k) for k in range(len(batch))]
         if any(wanted):
             probs, acts = model.working_probabilities_and_activations(stack)
         else:
             probs, acts = model.working_probabilities(stack), None
         for k, frame in enumerate(batch):
-            yield FrameResult(index, frame, probs[k], acts[k] if acts is not None and wanted[k] else None)
+            yield FrameResult(index, frame.time_s, frame.image, probs[k],
+                              acts[k] if acts is not None and wanted[k] else None)
             index += 1

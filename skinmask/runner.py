@@ -145,7 +145,7 @@ def predict_item(
         want = (lambda i: i % every == 0) if opts.grids else None
         with MaskVideoWriter(out, reader.info.fps, opts.video_format, opts.keep_partial) as writer, \
                 OverlayVideoWriter(overlay_path, reader.info.fps, opts.keep_partial) as tinted:  # opens on first write
-            for result in run_frames(model, prefetch(reader), opts.batch_size, want):
+            for result in run_frames(model, prefetch(reader.timed()), opts.batch_size, want):
                 writer.write(result.mask(opts.threshold))
                 stats.add(result.small_prob)
                 if opts.overlay:
@@ -187,7 +187,7 @@ def predict_stream(
     record = Record(input=source.name, output=output, kind=source.kind, engine=model.engine)
     if source.kind == "image":
         probs: Iterator[tuple[np.ndarray, tuple[int, ...]]] = (
-            (model.working_probability_image(frame), frame.shape[:2]) for frame in source.frames)
+            (model.working_probability_image(f.image), f.image.shape[:2]) for f in source.frames)
     else:
         probs = ((r.small_prob, r.frame.shape[:2]) for r in run_frames(model, prefetch(source.frames), opts.batch_size))
     with sink:

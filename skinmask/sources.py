@@ -2,8 +2,9 @@
 
 A source is one input that is not a plain file on disk, or that is read as a stream: an encoded image
 on stdin, raw frames (``ffmpeg -f rawvideo -pix_fmt bgr24|rgb24|gray -``) on stdin or in a file, or an
-image/video file whose masks go to stdout. Its frames are uint8 BGR (H, W, 3), ready for
-:func:`skinmask.pipeline.run_frames`. A sink takes the uint8 masks: PNG or raw gray frames on a binary
+image/video file whose masks go to stdout. Its frames are :class:`skinmask.media.TimedFrame` records
+of uint8 BGR (H, W, 3) images (a video's container times, raw frames at index / fps, an image at 0),
+ready for :func:`skinmask.pipeline.run_frames`. A sink takes the uint8 masks: PNG or raw gray frames on a binary
 stream (stdout), or a PNG / mask video on disk.
 """
 
@@ -21,7 +22,8 @@ import numpy as np
 
 from .errors import IncompleteVideoError, InputError, OutputError, UsageError
 from .inputs import InputItem, expand_inputs
-from .media import MaskVideoWriter, VideoReader, decode_image, encode_png, is_video, read_image, write_png
+from .media import (MaskVideoWriter, TimedFrame, VideoReader, at_rate, decode_image, encode_png, is_video, read_image,
+                    write_png)
 
 STDIN = "-"
 STDIN_NAME = "<stdin>"
@@ -207,7 +209,7 @@ class FrameSource:
 
     name: str  # how errors and --json name it: the path, or "<stdin>"
     kind: str  # "image" (one frame), "video" (a file) or "raw" (rawvideo frames)
-    frames: Iterable[np.ndarray]  # uint8 BGR (H, W, 3)
+    frames: Iterable[TimedFrame]  # uint8 BGR (H, W, 3) images and their times in seconds
     fps: float = 30.0
     stem: str = "stdin"  # output file name without suffix when written to a folder
     reader: VideoReader | RawFrameReader | None = field(default=None, repr=False)
@@ -229,18 +231,18 @@ def open_source(spec: str, raw_size: tuple[int, int] | None = None, pix_fmt: str
     if raw_size is not None:
         width, height = raw_size
         reader = open_raw(spec, width, height, pix_fmt)
-        return FrameSource(name, "raw", reader, fps, stem, reader)
+        return FrameSource(name, "raw", at_rate(reader, fps), fps, stem, reader)
     if from_stdin:
         return FrameSource(name, "image", _lazy_one(read_stdin_image), fps, stem)
     path = Path(spec)
     if is_video(path):
         reader = VideoReader(path)
-        return FrameSource(name, "video", reader, reader.info.fps, stem, reader)
+        return FrameSource(name, "video", reader.timed(), reader.info.fps, stem, reader)
     return FrameSource(name, "image", _lazy_one(lambda: read_image(path)), fps, stem)
 
 
-def _lazy_one(read) -> Iterator[np.ndarray]:
-    yield read()
+def _lazy_one(read) -> Iterator[TimedFrame]:
+    yield TimedFrame(read(), 0.0)
 
 
 class StreamSink:

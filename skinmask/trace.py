@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 
 from .inference import SkinModel
+from .media import TimedFrame
 from .pipeline import run_frames
 
 TRACE_FIELDS = ("index", "time_s", "skin_fraction", "r", "g", "b")
@@ -62,9 +63,13 @@ def weighted_mean_rgb(frame: np.ndarray, weights: np.ndarray) -> tuple[float, fl
 
 
 def trace_frames(
-    model: SkinModel, frames: Iterable[np.ndarray], fps: float, opts: TraceOptions = TraceOptions()
+    model: SkinModel, frames: Iterable[np.ndarray | TimedFrame], fps: float, opts: TraceOptions = TraceOptions()
 ) -> Iterator[TraceRow]:
-    """Stream one TraceRow per frame through the shared pipeline."""
+    """Stream one TraceRow per frame through the shared pipeline.
+
+    ``time_s`` is each frame's own time (TimedFrame records, e.g. a video's container times); plain
+    arrays are at index / ``fps``.
+    """
     skin_at = opts.threshold if opts.threshold is not None else model.threshold
     if opts.mask_scale is not None and hasattr(model, "meta"):
         model = replace(model, meta=replace(model.meta, scale=opts.mask_scale), max_working_pixels=None,
@@ -72,7 +77,7 @@ def trace_frames(
     if not 0.0 <= opts.smooth < 1.0:
         raise ValueError(f"smooth must be in [0, 1), got {opts.smooth}")
     prev: np.ndarray | None = None
-    for res in run_frames(model, frames, opts.batch_size):
+    for res in run_frames(model, frames, opts.batch_size, fps=fps):
         prob = res.prob
         if opts.smooth > 0:  # exponential moving average over frames; restarts when the frame size changes
             if prev is not None and prev.shape == prob.shape:
@@ -81,4 +86,4 @@ def trace_frames(
         w = pixel_weights(res.frame, prob, opts)
         r, g, b = weighted_mean_rgb(res.frame, w)
         fraction = float(np.count_nonzero(prob >= skin_at)) / prob.size
-        yield TraceRow(res.index, res.index / fps, fraction, r, g, b)
+        yield TraceRow(res.index, res.time_s, fraction, r, g, b)

@@ -177,7 +177,7 @@ def write_overlay_video(
     """Write the overlay video of ``video`` to ``out`` (.mp4); returns the number of frames written."""
     reader = VideoReader(video)
     with OverlayVideoWriter(Path(out), reader.info.fps, keep_partial) as writer:
-        for result in run_frames(model, prefetch(reader), batch_size):
+        for result in run_frames(model, prefetch(reader.timed()), batch_size):
             writer.write(grids.overlay(result.frame, result.prob))
             if on_frames:
                 on_frames(1)

@@ -72,6 +72,42 @@ def write_video(path: Path, n: int = 12, size: tuple[int, int] = (64, 48), fps: 
     return path
 
 
+def write_coded_video(path: Path, times: list[float] | int, codec: str = "libx264", size: tuple[int, int] = (64, 48),
+                      pix_fmt: str = "yuv420p", rotation: int = 0, faststart: bool = False,
+                      options: dict[str, str] | None = None) -> Path:
+    """A synthetic video encoded by PyAV's FFmpeg: frame i (make_frame seed i) at ``times[i]`` seconds
+    (an int n: n frames at 30 fps), ``rotation`` degrees in the display matrix, moov first with ``faststart``."""
+    from fractions import Fraction
+
+    import av
+
+    if isinstance(times, int):
+        times = [i / 30 for i in range(times)]
+    tb = Fraction(1, 90000) if path.suffix in (".mp4", ".mov") else Fraction(1, 1000)
+    w, h = size
+    with av.open(str(path), "w", options={"movflags": "+faststart"} if faststart else {}) as out:
+        stream = out.add_stream(codec, rate=30, options=dict(options or {}))
+        stream.width, stream.height, stream.pix_fmt, stream.time_base = w, h, pix_fmt, tb
+        if rotation:
+            stream.set_display_rotation(rotation)
+        for i, t in enumerate(times):
+            frame = av.VideoFrame.from_ndarray(make_frame(h, w, seed=i), format="bgr24")
+            frame.pts, frame.time_base = round(t / tb), tb
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode())
+    return path
+
+
+def container_times(path: Path) -> list[float]:
+    """Presentation times (s, from the stream's start) of a video's packets, read by demuxing alone."""
+    import av
+
+    with av.open(str(path)) as c:
+        s = c.streams.video[0]
+        pts = sorted(p.pts for p in c.demux(s) if p.pts is not None)
+        return [float((t - (s.start_time or 0)) * s.time_base) for t in pts]
+
+
 @pytest.fixture
 def video_file(tmp_path: Path) -> Path:
     return write_video(tmp_path / "clip.mkv")

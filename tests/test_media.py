@@ -4,10 +4,10 @@ import cv2
 import numpy as np
 import pytest
 
-from skinmask.errors import InputError, OutputError
-from skinmask.media import MaskVideoWriter, VideoReader, decode_image, read_image, seek_frame
+from skinmask.errors import IncompleteVideoError, InputError, OutputError
+from skinmask.media import MaskVideoWriter, VideoReader, at_rate, decode_image, read_image, seek_frame
 
-from .conftest import make_frame, read_mask_video, write_video
+from .conftest import container_times, make_frame, read_mask_video, write_coded_video, write_video
 
 
 def _encode(ext: str, image: np.ndarray, params: list[int] | None = None) -> bytes:
@@ -110,3 +110,38 @@ def test_mask_writer_rejects_size_change(tmp_path: Path) -> None:
 def test_mp4_video(tmp_path: Path) -> None:
     path = write_video(tmp_path / "c.mp4", n=5, fourcc="mp4v")
     assert len(list(VideoReader(path))) == 5
+
+
+VFR = [i / 15 for i in range(150)] + [10 + i / 30 for i in range(300)]  # 10 s at 15 fps, then 10 s at 30 fps
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv"])
+def test_variable_frame_rate_times_come_from_the_container(tmp_path: Path, suffix: str) -> None:
+    """Each frame carries its container time (within 2 ms), and a VFR Matroska file, whose declared count is
+    duration x nominal fps (600 here), is not taken for a truncated one."""
+    path = write_coded_video(tmp_path / f"vfr{suffix}", VFR)
+    expected = container_times(path)
+    reader = VideoReader(path)
+    times = [f.time_s for f in reader.timed()]
+    assert len(times) == reader.frames_read == len(expected) == 450
+    assert np.abs(np.array(times) - expected).max() < 0.002
+    assert np.abs(np.array(times) - VFR).max() < 0.002
+    reader.check_complete()
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv"])
+def test_cut_video_is_still_reported_incomplete(tmp_path: Path, suffix: str) -> None:
+    """A file cut in the middle (VFR or not) ends before the container's duration: incomplete."""
+    full = write_coded_video(tmp_path / f"full{suffix}", VFR, faststart=True)
+    cut = tmp_path / f"cut{suffix}"
+    cut.write_bytes(full.read_bytes()[: full.stat().st_size * 6 // 10])
+    reader = VideoReader(cut)
+    n = sum(1 for _ in reader)
+    assert 0 < n < 450
+    with pytest.raises(IncompleteVideoError, match="video ended early"):
+        reader.check_complete()
+
+
+def test_frames_without_container_times_are_timed_by_rate() -> None:
+    frames = [make_frame(4, 4, s) for s in range(3)]
+    assert [f.time_s for f in at_rate(frames, 25.0)] == [0.0, 0.04, 0.08]

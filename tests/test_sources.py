@@ -102,7 +102,7 @@ def test_open_source_kinds(tmp_path: Path) -> None:
     cv2.imwrite(str(img), make_frame(6, 8))
     src = open_source(str(img))
     assert (src.kind, src.name, src.stem) == ("image", str(img), "a b")
-    np.testing.assert_array_equal(next(iter(src.frames)), make_frame(6, 8))
+    np.testing.assert_array_equal(next(iter(src.frames)).image, make_frame(6, 8))
     raw = open_source("-", (8, 6), "gray", fps=25)
     assert (raw.kind, raw.name, raw.stem, raw.fps) == ("raw", "<stdin>", "stdin", 25)
     with pytest.raises(UsageError, match="--fps"):

@@ -39,7 +39,8 @@ def trace(
     (POS, CHROM) start from. Rows stream as frames are processed.
 
     stdout carries only the CSV (a header, then one row per frame) or the JSON lines (one object per
-    frame, same fields); everything else goes to stderr. time_s is index / fps (the video's, or --fps).
+    frame, same fields); everything else goes to stderr. time_s is the frame's presentation time from the
+    video's container (variable frame rate video is timed right), or index / --fps for raw frames.
 
     Examples:
 
