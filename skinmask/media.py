@@ -274,7 +274,10 @@ class _PyAvDecoder:
             self._start = stream.start_time or 0
             self._tb = tb
             self._frames = self._decode()
-            first = next(self._frames, None)
+            try:
+                first = next(self._frames, None)
+            except av.FFmpegError as exc:
+                raise InputError(f"cannot decode its {codec} video stream ({exc.strerror or exc})", path) from None
             if first is None:
                 raise InputError(f"video has no decodable frames (its {codec} stream decoded to nothing)", path)
             self._first = first
@@ -287,6 +290,7 @@ class _PyAvDecoder:
     def _decode(self) -> Iterator[tuple[np.ndarray, float | None]]:
         import av
 
+        decoded = 0
         try:
             for frame in self._container.decode(self._stream):
                 image = frame.to_ndarray(format="bgr24")
@@ -294,9 +298,11 @@ class _PyAvDecoder:
                 if turns:  # shown upright, as OpenCV shows it
                     image = np.ascontiguousarray(np.rot90(image, turns))
                 t = float((frame.pts - self._start) * self._tb) if frame.pts is not None and self._tb else None
+                decoded += 1
                 yield image, t
         except av.FFmpegError:  # corrupt or cut data: the frames so far stand, check_complete judges the rest
-            return
+            if not decoded:
+                raise
 
     def frames(self) -> Iterator[tuple[np.ndarray, float | None]]:
         first, self._first = self._first, None
@@ -315,10 +321,11 @@ class VideoReader:
 
     OpenCV's FFmpeg decodes whatever it can (fastest here); a stream it cannot decode (AV1 in the PyPI
     wheel) is read through PyAV instead, with the same BGR frames, times, rotation and counting.
-    ``iter(reader)`` gives the frames, :meth:`timed` gives :class:`TimedFrame` records.
+    ``iter(reader)`` gives the frames, :meth:`timed` gives :class:`TimedFrame` records. ``backend``
+    ("opencv" or "pyav") forces one decoder (benchmarks, tests); ``info.backend`` says which reads.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, backend: str = "auto") -> None:
         self.path = Path(path)
         if not self.path.exists():
             raise InputError("no such file", self.path)
@@ -326,7 +333,11 @@ class VideoReader:
             raise InputError("is a directory, expected a video file", self.path)
         if self.path.stat().st_size == 0:
             raise InputError("empty file (0 bytes)", self.path)
-        decoder, codec = _open_opencv(self.path)
+        if backend not in ("auto", "opencv", "pyav"):
+            raise ValueError(f"unknown video backend {backend!r}; use auto, opencv or pyav")
+        decoder, codec = _open_opencv(self.path) if backend != "pyav" else (None, "")
+        if decoder is None and backend == "opencv":
+            raise InputError(f"OpenCV's FFmpeg cannot open or decode {f'its {codec} stream' if codec else 'it'}", self.path)
         self._decoder: _OpenCvDecoder | _PyAvDecoder = decoder or _PyAvDecoder(self.path, codec)
         self.info = self._decoder.info
         self.frames_read = 0
