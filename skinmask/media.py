@@ -10,6 +10,7 @@ import sys
 import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 # Keep OpenCV/FFmpeg chatter off the user's terminal unless --debug (must precede the cv2 import).
@@ -445,6 +446,53 @@ def seek_frame(path: str | Path, index: int) -> np.ndarray:
     raise InputError(f"frame {index} does not exist: the video has {reader.frames_read} frames", path)
 
 
+class PyAvEncoder:
+    """cv2.VideoWriter's two calls (``write(bgr)``, ``release()``) over a PyAV encoder: e.g. H.264 yuv420p with
+    the index (moov) before the data (``+faststart``), frame i at i / fps."""
+
+    def __init__(self, path: Path, codec: str, fps: float, size: tuple[int, int], pix_fmt: str = "yuv420p",
+                 options: dict[str, str] | None = None, container_options: dict[str, str] | None = None) -> None:
+        import av
+
+        av.logging.set_level(av.logging.WARNING if _DEBUG else None)
+        self._rate = Fraction(fps).limit_denominator(1001)
+        self._out = av.open(str(path), "w", options=dict(container_options or {}))
+        try:
+            self._stream = self._out.add_stream(codec, rate=self._rate, options=dict(options or {}))
+            self._stream.width, self._stream.height = size
+            self._stream.pix_fmt = pix_fmt
+        except BaseException:
+            self._out.close()
+            raise
+        self._frames = 0
+
+    def write(self, frame: np.ndarray) -> None:
+        import av
+
+        vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="bgr24")
+        vf.pts, vf.time_base = self._frames, 1 / self._rate
+        self._out.mux(self._stream.encode(vf))
+        self._frames += 1
+
+    def release(self) -> None:
+        if self._out is None:
+            return
+        out, self._out = self._out, None
+        try:
+            out.mux(self._stream.encode())  # flush the encoder's delayed frames
+        finally:
+            out.close()
+
+
+def pyav_encoder_available(codec: str) -> bool:
+    """Whether PyAV is installed and its FFmpeg has this encoder (e.g. libx264)."""
+    try:
+        import av
+    except ImportError:
+        return False
+    return codec in av.codecs_available
+
+
 class AtomicVideoWriter:
     """A video written under a temporary name beside its final path, opened on the first frame.
 
@@ -461,7 +509,7 @@ class AtomicVideoWriter:
         self.fps = fps
         self.keep_partial = keep_partial
         self.frames = 0
-        self._writer: cv2.VideoWriter | None = None
+        self._writer: cv2.VideoWriter | PyAvEncoder | None = None
         self._tmp: Path | None = None
         self._size: tuple[int, int] | None = None
 

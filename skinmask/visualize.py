@@ -19,13 +19,15 @@ from . import grids
 from .errors import OutputError, UsageError
 from .inference import SkinModel, as_bgr
 from .archs import ARCHITECTURES
-from .media import AtomicVideoWriter, VideoReader, write_file_atomic
+from .media import AtomicVideoWriter, PyAvEncoder, VideoReader, pyav_encoder_available, write_file_atomic
 from .pipeline import prefetch, run_frames
 
 # Activation maps of larger frames are computed on a copy downscaled to this (as predict --grids does):
 # a sheet tile is ~190 px wide, and 32 full-resolution float maps of a 12 MP photo would need 1.5 GB.
 ACTIVATION_MAX_SIDE = 1024
-# Codecs tried for overlay videos, most widely playable first (OpenCV builds without an H.264 encoder fall back).
+# Overlay videos are H.264 (yuv420p, moov first: browsers, GitHub, Slack and Jupyter play them) through PyAV's
+# libx264; without it, OpenCV's encoders, most widely playable first (the PyPI OpenCV wheel has only mp4v).
+H264_OPTIONS = {"preset": "veryfast", "crf": "20"}
 OVERLAY_CODECS = ("avc1", "mp4v")
 
 
@@ -135,9 +137,11 @@ def overlay_image(model: SkinModel, image: np.ndarray) -> np.ndarray:
 
 
 class OverlayVideoWriter(AtomicVideoWriter):
-    """BGR frames as an .mp4 a person can play: H.264 where this OpenCV can encode it, else MPEG-4 (mp4v).
+    """BGR frames as an .mp4 every player shows: H.264 yuv420p with the index first (``+faststart``) through
+    PyAV's libx264; where that is missing, OpenCV's H.264 (avc1) if it has one, else MPEG-4 Part 2 (mp4v).
 
-    Odd frame sizes are cropped to even, as the encoders need; otherwise as :class:`AtomicVideoWriter`.
+    ``codec`` names the one used ("h264", "avc1" or "mp4v"). Odd frame sizes are cropped to even, as the
+    encoders need; otherwise as :class:`AtomicVideoWriter`.
     """
 
     def __init__(self, path: Path, fps: float, keep_partial: bool = False) -> None:
@@ -151,6 +155,11 @@ class OverlayVideoWriter(AtomicVideoWriter):
         return w - w % 2, h - h % 2
 
     def _open_writer(self, size: tuple[int, int]) -> None:
+        if pyav_encoder_available("libx264"):
+            self._writer = PyAvEncoder(self._tmp, "libx264", self.fps, size, "yuv420p", H264_OPTIONS,
+                                       {"movflags": "+faststart"})
+            self.codec = "h264"
+            return
         for codec in OVERLAY_CODECS:
             writer = cv2.VideoWriter(str(self._tmp), cv2.CAP_FFMPEG, cv2.VideoWriter_fourcc(*codec), self.fps, size)
             if writer.isOpened():

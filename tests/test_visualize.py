@@ -14,7 +14,7 @@ from skinmask.inference import SkinModel
 from skinmask.model import build_model
 from skinmask.weights import WeightsMeta, save_weights
 
-from .conftest import make_frame, write_video
+from .conftest import make_frame, write_coded_video, write_video
 
 
 def known_model(seed: int = 3) -> SkinModel:
@@ -94,17 +94,52 @@ def test_overlay_image_matches_probability() -> None:
     np.testing.assert_array_equal(out, grids.overlay(frame, model.probability_image(frame)))
 
 
-def test_overlay_video_is_playable_and_complete(tmp_path: Path) -> None:
+def top_level_atoms(path: Path) -> list[str]:
+    """The types of an MP4 file's top-level boxes, in file order."""
+    data, i, atoms = path.read_bytes(), 0, []
+    while i + 8 <= len(data):
+        size, kind = int.from_bytes(data[i:i + 4], "big"), data[i + 4:i + 8].decode("latin-1")
+        if size == 1:
+            size = int.from_bytes(data[i + 8:i + 16], "big")
+        atoms.append(kind)
+        if size < 8:
+            break
+        i += size
+    return atoms
+
+
+def video_stream_summary(path: Path) -> tuple[str, str, int, int, int]:
+    """(codec, pixel format, width, height, frames decoded) of a video's first stream, read by PyAV."""
+    import av
+
+    with av.open(str(path)) as c:
+        s = c.streams.video[0]
+        n = sum(1 for _ in c.decode(s))
+        return s.codec_context.name, s.codec_context.pix_fmt, s.width, s.height, n
+
+
+def test_overlay_video_is_h264_with_the_index_first(tmp_path: Path) -> None:
     src = write_video(tmp_path / "clip.mkv", n=9, size=(33, 21))  # odd sizes are cropped to even
     out = tmp_path / "o" / "clip.overlay.mp4"
     n = visualize.write_overlay_video(known_model(), src, out)
     assert n == 9 and out.is_file() and not list(out.parent.glob(".*"))
-    cap = cv2.VideoCapture(str(out))
+    assert video_stream_summary(out) == ("h264", "yuv420p", 32, 20, 9)
+    atoms = top_level_atoms(out)
+    assert atoms[0] == "ftyp" and atoms.index("moov") < atoms.index("mdat")  # +faststart: plays while loading
+    cap = cv2.VideoCapture(str(out))  # and OpenCV reads it back, frame for frame
     frames = 0
     while cap.read()[0]:
         frames += 1
     assert frames == 9 and (cap.get(cv2.CAP_PROP_FRAME_WIDTH), cap.get(cv2.CAP_PROP_FRAME_HEIGHT)) == (32, 20)
     cap.release()
+
+
+def test_overlay_video_falls_back_to_mp4v_without_libx264(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(visualize, "pyav_encoder_available", lambda codec: False)
+    src = write_video(tmp_path / "clip.mkv", n=5)
+    out = tmp_path / "clip.overlay.mp4"
+    assert visualize.write_overlay_video(known_model(), src, out) == 5
+    assert video_stream_summary(out)[0] == "mpeg4" and video_stream_summary(out)[4] == 5
 
 
 # --- CLI ------------------------------------------------------------------------------------------
@@ -209,16 +244,14 @@ def test_predict_grids_and_visualize_share_one_sheet(run_cli, tmp_path: Path, kn
 
 
 def test_predict_overlay_video(run_cli, tmp_path: Path, known_weights: Path) -> None:
+    """predict --overlay on an H.264 clip: an H.264 yuv420p .mp4 with every frame and the moov before the mdat."""
     (tmp_path / "in").mkdir()
-    src = write_video(tmp_path / "in" / "clip.mkv", n=6)
+    src = write_coded_video(tmp_path / "in" / "clip.mp4", 30, "libx264", size=(64, 48))
     res = run_cli("predict", src, "-o", tmp_path / "out", "--overlay", "-w", known_weights, "-q")
     assert res.code == 0, res
     out = tmp_path / "out" / "clip.overlay.mp4"
-    cap = cv2.VideoCapture(str(out))
-    n = 0
-    while cap.read()[0]:
-        n += 1
-    cap.release()
-    assert n == 6
+    assert video_stream_summary(out) == ("h264", "yuv420p", 64, 48, 30)
+    atoms = top_level_atoms(out)
+    assert atoms.index("moov") < atoms.index("mdat")
     res = run_cli("predict", src, "-o", tmp_path / "out", "--overlay", "-w", known_weights, "-q")
     assert res.code == 1 and "already exists" in res.err
