@@ -183,13 +183,17 @@ STRIP_PIXELS = 64 * 1024
 
 
 def _session_options(threads: int, arch: str) -> Any:
+    # ALL adds onnxruntime's blocked NCHWc layouts: measured 7-10% less CPU per frame for the stem nets (their
+    # 4-8 channel convs gain most), slower for the seed net's single conv. SKINMASK_ORT_LEVEL overrides (benchmarks).
+    return session_options(threads, "ALL" if ARCHITECTURES[arch].stem_channels else "EXTENDED")
+
+
+def session_options(threads: int, level: str = "ALL") -> Any:
+    """onnxruntime options for one CPU-friendly session: ``threads`` intra-op threads, no spinning, quiet logs."""
     import onnxruntime as ort
 
     so = ort.SessionOptions()
-    # ALL adds onnxruntime's blocked NCHWc layouts: measured 7-10% less CPU per frame for the stem nets (their
-    # 4-8 channel convs gain most), slower for the seed net's single conv. SKINMASK_ORT_LEVEL overrides (benchmarks).
-    default_level = "ALL" if ARCHITECTURES[arch].stem_channels else "EXTENDED"
-    level = os.environ.get("SKINMASK_ORT_LEVEL", default_level).upper()
+    level = os.environ.get("SKINMASK_ORT_LEVEL", level).upper()
     so.graph_optimization_level = getattr(ort.GraphOptimizationLevel, f"ORT_ENABLE_{level}",
                                           ort.GraphOptimizationLevel.ORT_ENABLE_ALL)
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
