@@ -9,7 +9,15 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from .errors import OutputError
+
 PARTIAL_TAG = ".partial"
+
+
+def refuse_existing(path: Path, overwrite: bool) -> None:
+    """The rule for every output: an existing file (or folder) is kept unless ``overwrite`` (--overwrite)."""
+    if Path(path).exists() and not overwrite:
+        raise OutputError("already exists (use --overwrite to replace it)", path)
 
 
 def _read_umask() -> int:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .atomic import refuse_existing
 from .errors import IncompleteVideoError, OutputError
 from .inference import SkinModel
 from .inputs import InputItem
@@ -68,8 +69,7 @@ def check_output(out: Path, item: InputItem, overwrite: bool) -> None:
     """Refuse to write over an input, or over an existing output without --overwrite."""
     if out.exists() and out.resolve() == item.path.resolve():
         raise OutputError(f"output would overwrite the input {item.path}; choose another --output folder", out)
-    if out.exists() and not overwrite:
-        raise OutputError("already exists (use --overwrite to replace it)", out)
+    refuse_existing(out, overwrite)
 
 
 class _Stats:

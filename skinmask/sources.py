@@ -20,6 +20,7 @@ from typing import BinaryIO
 
 import numpy as np
 
+from .atomic import refuse_existing
 from .errors import IncompleteVideoError, InputError, OutputError, UsageError
 from .inputs import InputItem, expand_inputs
 from .media import (MaskVideoWriter, TimedFrame, VideoReader, at_rate, decode_image, encode_png, is_video, read_image,
@@ -314,8 +315,7 @@ def open_sink(output: str | Path, source: FrameSource, video_format: str = "mkv"
     if str(output) == STDIN:
         return StreamSink(sys.stdout.buffer, source.kind)
     path = sink_path(Path(output), source, video_format)
-    if path.exists() and not overwrite:
-        raise OutputError("already exists (use --overwrite to replace it)", path)
+    refuse_existing(path, overwrite)
     if source.kind == "image":
         return _PngSink(path)
     return MaskVideoWriter(path, source.fps, video_format, keep_partial)

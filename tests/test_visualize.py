@@ -255,3 +255,26 @@ def test_predict_overlay_video(run_cli, tmp_path: Path, known_weights: Path) -> 
     assert atoms.index("moov") < atoms.index("mdat")
     res = run_cli("predict", src, "-o", tmp_path / "out", "--overlay", "-w", known_weights, "-q")
     assert res.code == 1 and "already exists" in res.err
+
+
+@pytest.mark.parametrize("command", ["filters", "activations", "overlay", "activations-every"])
+def test_cli_keeps_existing_outputs_unless_overwrite(run_cli, tmp_path: Path, known_weights: Path,
+                                                     command: str) -> None:
+    """predict's rule: an existing output is kept (one error line, exit 1) unless --overwrite replaces it."""
+    img = tmp_path / "a.png"
+    cv2.imwrite(str(img), make_frame(20, 30))
+    src = write_video(tmp_path / "clip.mkv", n=3)
+    out = tmp_path / ("grids" if command == "activations-every" else "f.png")
+    target = out / "000000.png" if command == "activations-every" else out
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(b"earlier output")
+    args = {"filters": ["filters"], "activations": ["activations", img], "overlay": ["overlay", img],
+            "activations-every": ["activations", src, "--every", 2]}[command]
+    res = run_cli("visualize", *args, "-o", out, "-w", known_weights, "-q")
+    lines = res.err.strip().splitlines()
+    assert res.code == 1 and len(lines) == 1 and str(target) in lines[0], res
+    assert "already exists (use --overwrite to replace it)" in lines[0]
+    assert target.read_bytes() == b"earlier output"
+    res = run_cli("visualize", *args, "-o", out, "-w", known_weights, "-q", "--overwrite")
+    assert res.code == 0, res
+    assert _read(target).ndim == 3  # replaced by a real sheet

@@ -49,6 +49,7 @@ EngineOpt = Annotated[
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only error lines on stderr: no progress, no summary.")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks and OpenCV/FFmpeg warnings.")]
+OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace outputs that already exist.")]
 OutputDirOpt = Annotated[Path, typer.Option("--output", "-o", help="Output folder ('-' for stdout where supported).")]
 
 

@@ -71,7 +71,7 @@ def predict(
     grid_every: Annotated[int, typer.Option("--grid-every", min=1, help="With --grids on video: every Nth frame.")] = 30,
     overlay: Annotated[bool, typer.Option("--overlay", help="Also write the mask tinted over the input, to judge "
                                           "it at a glance (<stem>.overlay.png; for videos <stem>.overlay.mp4).")] = False,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace outputs that already exist.")] = False,
+    overwrite: common.OverwriteOpt = False,
     json_lines: Annotated[bool, typer.Option("--json", help="One JSON object per output on stdout (schema in "
                                              "the README); progress and summary stay on stderr.")] = False,
     from_list: Annotated[Optional[str], typer.Option(

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from . import common
-from .common import DebugOpt, DeviceOpt, QuietOpt, WeightsOpt
+from .common import DebugOpt, DeviceOpt, OverwriteOpt, QuietOpt, WeightsOpt
 
 visualize_app = typer.Typer(
     name="visualize",
@@ -28,11 +28,14 @@ WidthOpt = Annotated[int, typer.Option("--width", min=640, max=8000, help="Sheet
 SortOpt = Annotated[Sort, typer.Option("--sort", help="Tile order: filter index, or projection weight (+ to -).")]
 
 
-def _check_not_input(output: Path, source: Path) -> None:
+def _check_output(output: Path, overwrite: bool, source: Path | None = None) -> None:
+    """predict's rule: never over the input; an existing output is kept unless --overwrite."""
+    from ..atomic import refuse_existing
     from ..errors import OutputError
 
-    if output.exists() and output.resolve() == source.resolve():
+    if source is not None and output.exists() and output.resolve() == source.resolve():
         raise OutputError(f"output would overwrite the input {source}; choose another -o", output)
+    refuse_existing(output, overwrite)
 
 
 @visualize_app.command("filters")
@@ -40,6 +43,7 @@ def filters(
     output: Annotated[Path, typer.Option("--output", "-o", help="Sheet file (.png).")] = Path("filters.png"),
     weights: WeightsOpt = None,
     device: DeviceOpt = "auto",
+    overwrite: OverwriteOpt = False,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
 ) -> None:
@@ -58,6 +62,7 @@ def filters(
     from ..inference import load_model
     from ..visualize import filters_sheet, write_image
 
+    _check_output(output, overwrite)
     model = load_model(weights, device)
     write_image(output, filters_sheet(model))
     common.info_line(f"[green]wrote[/] {output}")
@@ -77,6 +82,7 @@ def activations(
     width: WidthOpt = 1600,
     weights: WeightsOpt = None,
     device: DeviceOpt = "auto",
+    overwrite: OverwriteOpt = False,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
 ) -> None:
@@ -104,11 +110,14 @@ def activations(
         raise UsageError(f"--frame and --every are for videos; {source} is read as an image")
     if frame is not None and every is not None:
         raise UsageError("--frame and --every do not go together: one sheet, or one per Nth frame")
-    model = load_model(weights, device)
     if every is not None:
         folder = output if output is not None else Path(source.stem + ".grids")
         if folder.exists() and not folder.is_dir():
             raise UsageError(f"with --every, -o names a folder; {folder} is a file")
+        sheets = sorted(folder.glob("[0-9][0-9][0-9][0-9][0-9][0-9].png")) if folder.is_dir() else []
+        if sheets:  # sheets of an earlier run: kept unless --overwrite
+            _check_output(sheets[0], overwrite)
+        model = load_model(weights, device)
         count = 0
         for index, sheet in video_activation_sheets(model, source, every, sort=sort.value, width=width):
             write_image(folder / f"{index:06d}.png", sheet)
@@ -116,7 +125,8 @@ def activations(
         common.info_line(f"[green]wrote[/] {count} sheet(s) to {folder}/")
         return
     out = output if output is not None else Path(source.stem + ".grid.png")
-    _check_not_input(out, source)
+    _check_output(out, overwrite, source)
+    model = load_model(weights, device)
     if video:
         index = frame or 0
         picture = seek_frame(source, index)
@@ -137,12 +147,14 @@ def overlay(
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Video frames per model call.")] = 4,
     weights: WeightsOpt = None,
     device: DeviceOpt = "auto",
+    overwrite: OverwriteOpt = False,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
 ) -> None:
     """Tint the skin mask over the input (opacity from the probability) to judge quality at a glance.
 
-    Videos become an .mp4 (H.264 where this OpenCV build can encode it, otherwise MPEG-4 Part 2).
+    Videos become an H.264 .mp4 (yuv420p, index first: browsers play it); MPEG-4 Part 2 only where no
+    H.264 encoder is at hand.
 
     Examples:
 
@@ -160,7 +172,7 @@ def overlay(
     out = output if output is not None else Path(source.stem + (".overlay.mp4" if video else ".overlay.png"))
     if video and out.suffix.lower() != ".mp4":
         raise UsageError(f"a video's overlay is written as .mp4, not {out.suffix or 'no suffix'} ({out})")
-    _check_not_input(out, source)
+    _check_output(out, overwrite, source)
     model = load_model(weights, device)
     if video:
         n = write_overlay_video(model, source, out, batch_size=batch_size)
