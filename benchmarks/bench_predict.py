@@ -153,7 +153,7 @@ def run_predict(path: Path, out_dir: Path, extra: list[str] | None = None) -> di
 def agreement(path: Path, frames: int = 8) -> float:
     """Max |mask(onnxruntime) - mask(torch)| over the first frames, in mask units (1 = 1/255)."""
     from skinmask.inference import load_model
-from skinmask.maps import to_mask
+    from skinmask.maps import to_mask
     from skinmask.media import VideoReader
 
     reader = VideoReader(path)
