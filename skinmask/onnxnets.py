@@ -128,8 +128,10 @@ class Roi:
         return cv2.getPerspectiveTransform(self.corners(), dst)
 
 
-def crop(image: np.ndarray, roi: Roi, out_size: tuple[int, int]) -> np.ndarray:
-    """``roi`` of ``image`` warped to out_size (h, w), bilinear, zeros outside: MediaPipe's ImageToTensor on CPU.
+def crop(image: np.ndarray, roi: Roi, out_size: tuple[int, int], border: str = "zero") -> np.ndarray:
+    """``roi`` of ``image`` warped to out_size (h, w), bilinear: MediaPipe's ImageToTensor on CPU.
+
+    ``border``: what lies outside the image, "zero" or "replicate" (its edge pixels).
 
     The ROI's corners map to the crop's corners (no half-pixel shift), exactly as MediaPipe's OpenCV
     converter does; this matters: the nets were trained on what that converter gives.
@@ -137,8 +139,8 @@ def crop(image: np.ndarray, roi: Roi, out_size: tuple[int, int]) -> np.ndarray:
     import cv2
 
     h, w = out_size
-    return cv2.warpPerspective(image, roi.to_crop(out_size), (w, h), flags=cv2.INTER_LINEAR,
-                               borderMode=cv2.BORDER_CONSTANT)
+    mode = {"zero": cv2.BORDER_CONSTANT, "replicate": cv2.BORDER_REPLICATE}[border]
+    return cv2.warpPerspective(image, roi.to_crop(out_size), (w, h), flags=cv2.INTER_LINEAR, borderMode=mode)
 
 
 def to_input(rgb: np.ndarray, spec: NetSpec) -> np.ndarray:
