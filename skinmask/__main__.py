@@ -1,3 +1,4 @@
 from skinmask.cli.app import main
 
-main()
+if __name__ == "__main__":  # spawned worker processes (Dask's LocalCluster) import this module too
+    main()

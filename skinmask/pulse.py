@@ -17,11 +17,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import numpy as np
 
-from .errors import InputError
+from .errors import InputError, SkinmaskError
 from .groundtruth import GroundTruth, check_length, read_ubfc, window_bpm
 from .rppg import TRACK_BPM_PER_S, PulseEstimator, PulseWindow, overall_bpm
 from .trace import TraceOptions, trace_frames
@@ -241,3 +241,37 @@ def evaluate_clip(
     topts = trace_opts if mask == "skinmask" else replace(trace_opts, threshold=None)
     run = PulseRun(masker, clip.video, opts, topts, gt=clip.gt)
     return ClipResult(clip, mask, [w for w in run if isinstance(w, ScoredWindow)])
+
+
+def evaluate_clips(
+    model: object, pairs: list[tuple[Clip, str]], opts: PulseOptions, trace_opts: TraceOptions
+) -> Iterator[tuple[Clip, str, ClipResult | None, str | None]]:
+    """:func:`evaluate_clip` for each (clip, mask): ``(clip, mask, result, None)`` or ``(clip, mask, None,
+    error line)``. After a clip fails, its other masks are not tried (the clip is bad, not the mask)."""
+    failed: set[str] = set()
+    for clip, mask in pairs:
+        if clip.name in failed:
+            continue
+        try:
+            yield clip, mask, evaluate_clip(clip, mask, model, opts, trace_opts), None
+        except SkinmaskError as exc:
+            failed.add(clip.name)
+            yield clip, mask, None, str(exc)
+
+
+def evaluate_corpus(
+    model: object, pairs: list[tuple[Clip, str]], opts: PulseOptions, trace_opts: TraceOptions, cluster: Any = None
+) -> Iterator[tuple[Clip, str, ClipResult | None, str | None]]:
+    """:func:`evaluate_clips` here, or with ``cluster`` (a :class:`skinmask.cluster.Cluster`) one task per
+    (clip, mask) on its workers; results in ``pairs`` order either way."""
+    if cluster is None:
+        yield from evaluate_clips(model, pairs, opts, trace_opts)
+        return
+    calls = [([pair], opts, trace_opts) for pair in pairs]
+    failed: set[str] = set()  # as in evaluate_clips: after a clip fails, its later masks are dropped
+    for (clip, mask), (results, error) in zip(pairs, cluster.map_with_model(evaluate_clips, model, calls)):
+        for row in results if error is None else [(clip, mask, None, f"{clip.video}: {error}")]:
+            if clip.name not in failed:
+                yield row
+            if row[3] is not None:
+                failed.add(clip.name)

@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -19,6 +19,7 @@ from .media import MaskVideoWriter, VideoReader, read_image, write_png
 from .pipeline import prefetch, run_frames
 
 if TYPE_CHECKING:
+    from .corpus import Outcome
     from .sources import FrameSource
 
 @dataclass
@@ -31,6 +32,7 @@ class PredictOptions:
     grids: bool = False
     grid_every: int = 30
     overwrite: bool = False
+    skip_existing: bool = False  # skip inputs whose outputs all exist (predict_corpus); replace a half-done one's
     batch_size: int = 4
     keep_partial: bool = False
     overlay: bool = False  # also <rel>.overlay.png / .overlay.mp4: the mask tinted over the input
@@ -63,6 +65,19 @@ def output_path(item: InputItem, opts: PredictOptions) -> Path:
     if item.kind == "video":
         return opts.output_dir / (item.rel.as_posix() + (".mkv" if opts.video_format == "mkv" else ""))
     return opts.output_dir / (item.rel.as_posix() + ".png")
+
+
+def item_outputs(item: InputItem, opts: PredictOptions) -> list[Path]:
+    """Every file ``predict_item`` writes for ``item`` whose presence means the input is done.
+
+    (A video's ``--grids`` frames are written before its mask is committed, so they need no entry.)
+    """
+    outs = [output_path(item, opts)]
+    if opts.grids and item.kind == "image":
+        outs.append(opts.output_dir / (item.rel.as_posix() + ".grid.png"))
+    if opts.overlay:
+        outs.append(opts.output_dir / (item.rel.as_posix() + (".overlay.mp4" if item.kind == "video" else ".overlay.png")))
+    return outs
 
 
 def check_output(out: Path, item: InputItem, overwrite: bool) -> None:
@@ -114,13 +129,14 @@ def predict_item(
 
     start = time.perf_counter()
     out = output_path(item, opts)
-    check_output(out, item, opts.overwrite)
+    may_replace = opts.overwrite or opts.skip_existing
+    check_output(out, item, may_replace)
     stats = _Stats(opts.threshold if opts.threshold is not None else model.threshold)
     record = Record(input=str(item.path), output=str(out), kind=item.kind, engine=model.engine)
     grid_dir = opts.output_dir / (item.rel.as_posix() + ".grids")
     overlay_path = opts.output_dir / (item.rel.as_posix() + (".overlay.mp4" if item.kind == "video" else ".overlay.png"))
     if opts.overlay:
-        check_output(overlay_path, item, opts.overwrite)
+        check_output(overlay_path, item, may_replace)
 
     if item.kind == "image":
         image = read_image(item.path)
@@ -166,6 +182,44 @@ def predict_item(
                 record.extra_outputs.append(str(overlay_path))
         return _finish(record, stats, start, reader)
     return _finish(record, stats, start, None)
+
+
+def predict_items(
+    model: SkinModel,
+    items: list[InputItem],
+    opts: PredictOptions,
+    on_frames: Callable[[int], None] | None = None,
+    jobs: int | None = None,
+) -> Iterator[Outcome]:
+    """:func:`predict_item` over many inputs, ``jobs`` at once (default: one per core), in input order.
+
+    One input runs alone, exactly as :func:`predict_item`; with more, one input's decoding and PNG
+    encoding overlap another's inference. A failed input is an Outcome with its error line.
+    """
+    from .corpus import each
+
+    return each(lambda item, frames: predict_item(model, item, opts, frames), items, on_frames, jobs)
+
+
+def predict_corpus(
+    items: list[InputItem],
+    opts: PredictOptions,
+    model: SkinModel,
+    cluster: Any = None,
+    on_frames: Callable[[int], None] | None = None,
+) -> Iterator[Outcome]:
+    """Predict a corpus: leftovers of killed runs swept, finished inputs skipped with ``opts.skip_existing``,
+    the rest through :func:`predict_items` here or, with ``cluster`` (a :class:`skinmask.cluster.Cluster`),
+    on its Dask workers. Outcomes come in input order."""
+    from . import corpus
+
+    if cluster is None:
+        process = lambda todo: predict_items(model, todo, opts, on_frames)  # noqa: E731
+    else:
+        process = cluster.process(predict_items, model, opts, on_frames)
+    grids = (lambda item: [opts.output_dir / (item.rel.as_posix() + ".grids")] if opts.grids and item.kind == "video"
+             else [])
+    return corpus.run(items, lambda item: item_outputs(item, opts), process, opts.skip_existing, grids)
 
 
 def predict_stream(

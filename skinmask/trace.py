@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, replace
+import csv
+import json
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
 
 import cv2
 import numpy as np
@@ -11,6 +16,10 @@ import numpy as np
 from .inference import SkinModel
 from .media import TimedFrame
 from .pipeline import run_frames
+
+if TYPE_CHECKING:
+    from .corpus import Outcome
+    from .inputs import InputItem
 
 TRACE_FIELDS = ("index", "time_s", "skin_fraction", "r", "g", "b")
 
@@ -39,6 +48,31 @@ class TraceRow:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def csv_fields(self) -> list[object]:
+        return [self.index, f"{self.time_s:.6f}", f"{self.skin_fraction:.6f}", f"{self.r:.4f}", f"{self.g:.4f}",
+                f"{self.b:.4f}"]
+
+    def json_line(self) -> str:
+        # NaN (no skin pixel) is not JSON: strict parsers reject it, so it becomes null
+        fields = {k: (None if isinstance(v, float) and v != v else v) for k, v in self.to_dict().items()}
+        return json.dumps(fields, allow_nan=False)
+
+
+class RowWriter:
+    """Trace rows onto a text stream: CSV with a header, or JSON lines."""
+
+    def __init__(self, stream: TextIO, json_lines: bool = False) -> None:
+        self.stream = stream
+        self.csv = None if json_lines else csv.writer(stream, lineterminator="\n")
+        if self.csv is not None:
+            self.csv.writerow(TRACE_FIELDS)
+
+    def write(self, row: TraceRow) -> None:
+        if self.csv is not None:
+            self.csv.writerow(row.csv_fields())
+        else:
+            self.stream.write(row.json_line() + "\n")
 
 
 def pixel_weights(frame: np.ndarray, prob: np.ndarray, opts: TraceOptions) -> np.ndarray:
@@ -87,3 +121,88 @@ def trace_frames(
         r, g, b = weighted_mean_rgb(res.frame, w)
         fraction = float(np.count_nonzero(prob >= skin_at)) / prob.size
         yield TraceRow(res.index, res.time_s, fraction, r, g, b)
+
+
+# -- traces of many inputs into files ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TraceFiles:
+    """Where trace_item writes: <output_dir>/<rel>.csv (or .jsonl), and how."""
+
+    output_dir: Path
+    json_lines: bool = False
+    overwrite: bool = False
+    skip_existing: bool = False  # skip inputs whose trace exists (trace_corpus); replace nothing else
+    trace: TraceOptions = field(default_factory=TraceOptions)
+
+
+@dataclass
+class TraceRecord:
+    """What one trace file holds."""
+
+    input: str
+    output: str
+    frames: int = 0
+    seconds: float = 0.0
+    complete: bool = True
+    error: str | None = None
+
+
+def trace_path(item: InputItem, opts: TraceFiles) -> Path:
+    return opts.output_dir / (item.rel.as_posix() + (".jsonl" if opts.json_lines else ".csv"))
+
+
+def trace_item(model: SkinModel, item: InputItem, opts: TraceFiles,
+               on_frames: Callable[[int], None] | None = None) -> TraceRecord:
+    """Trace one video (or image) into its file, written under a temporary name and renamed when complete.
+
+    A video that ends early keeps the rows of the frames it had, marked incomplete (as predict does).
+    """
+    from .atomic import atomic_path
+    from .errors import IncompleteVideoError, OutputError
+    from .runner import check_output
+    from .sources import open_source
+
+    start = time.perf_counter()
+    out = trace_path(item, opts)
+    check_output(out, item, opts.overwrite or opts.skip_existing)
+    source = open_source(str(item.path), fps=1.0)
+    record = TraceRecord(input=str(item.path), output=str(out))
+    try:
+        with atomic_path(out) as tmp, open(tmp, "w", encoding="utf-8", newline="") as stream:
+            writer = RowWriter(stream, opts.json_lines)
+            for row in trace_frames(model, source.frames, source.fps, opts.trace):
+                writer.write(row)
+                record.frames += 1
+                if on_frames is not None:
+                    on_frames(1)
+    except OSError as exc:
+        raise OutputError(f"cannot write ({exc.strerror or exc})", out) from None
+    try:
+        source.check_complete()
+    except IncompleteVideoError as exc:
+        record.complete, record.error = False, str(exc)
+    record.seconds = round(time.perf_counter() - start, 4)
+    return record
+
+
+def trace_items(model: SkinModel, items: list[InputItem], opts: TraceFiles,
+                on_frames: Callable[[int], None] | None = None, jobs: int | None = None) -> Iterator[Outcome]:
+    """:func:`trace_item` over many inputs, ``jobs`` at once (default: one per core), in input order."""
+    from .corpus import each
+
+    return each(lambda item, frames: trace_item(model, item, opts, frames), items, on_frames, jobs)
+
+
+def trace_corpus(items: list[InputItem], opts: TraceFiles, model: SkinModel, cluster=None,
+                 on_frames: Callable[[int], None] | None = None) -> Iterator[Outcome]:
+    """Trace a corpus into files: as :func:`skinmask.runner.predict_corpus` (leftovers swept, finished
+    inputs skipped, here or on a :class:`skinmask.cluster.Cluster`), Outcomes in input order."""
+    from . import corpus
+
+    if cluster is None:
+        process = lambda todo: trace_items(model, todo, opts, on_frames)  # noqa: E731
+    else:
+        process = cluster.process(trace_items, model, opts, on_frames)
+    return corpus.run(items, lambda item: [trace_path(item, opts)], process, opts.skip_existing)

@@ -50,6 +50,13 @@ EngineOpt = Annotated[
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only error lines on stderr: no progress, no summary.")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks and OpenCV/FFmpeg warnings.")]
 OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace outputs that already exist.")]
+ClusterOpt = Annotated[Optional[str], typer.Option(
+    "--cluster", metavar="ADDRESS", help="Spread the inputs over Dask workers: 'local' (one worker process per "
+    "core here), 'local:N', a scheduler address (tcp://host:8786) or 'env' ($DASK_SCHEDULER_ADDRESS). Workers "
+    "must see the same paths. Needs pip install 'skinmask[cluster]'.", show_default=False)]
+SkipExistingOpt = Annotated[bool, typer.Option(
+    "--skip-existing", help="Skip inputs whose outputs all exist (a resumed run); they count as skipped, not "
+    "failed. Outputs are only ever complete, so an existing one is a finished one.")]
 OutputDirOpt = Annotated[Path, typer.Option("--output", "-o", help="Output folder ('-' for stdout where supported).")]
 
 
@@ -62,9 +69,29 @@ def setup(debug: bool = False, quiet: bool = False, engine: str | EngineChoice =
     media.set_debug(debug)
 
 
+def open_cluster(address: str | None):
+    """A :class:`skinmask.cluster.Cluster` for --cluster, or a do-nothing context without it."""
+    import contextlib
+
+    if address is None:
+        return contextlib.nullcontext(None)
+    from ..cluster import Cluster
+
+    return Cluster(address)
+
+
+def check_resume_options(overwrite: bool, skip_existing: bool) -> None:
+    from ..errors import UsageError
+
+    if overwrite and skip_existing:
+        raise UsageError("--overwrite redoes every input, --skip-existing keeps finished ones; choose one")
+
+
 def error_line(message: str) -> None:
-    """One red line on stderr."""
-    console.print(f"[bold red]error:[/] {message}", markup=True, highlight=False, soft_wrap=True)
+    """One red line on stderr (the message is shown as is: brackets in file names are not markup)."""
+    from rich.markup import escape
+
+    console.print(f"[bold red]error:[/] {escape(message)}", markup=True, highlight=False, soft_wrap=True)
 
 
 def warn_line(message: str) -> None:

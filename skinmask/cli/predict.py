@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
@@ -12,7 +13,7 @@ from typing import Annotated, Optional
 import typer
 
 from . import common
-from .common import DebugOpt, DeviceOpt, EngineOpt, QuietOpt, WeightsOpt
+from .common import ClusterOpt, DebugOpt, DeviceOpt, EngineOpt, QuietOpt, SkipExistingOpt, WeightsOpt
 
 
 class VideoFormat(str, Enum):
@@ -72,6 +73,8 @@ def predict(
     overlay: Annotated[bool, typer.Option("--overlay", help="Also write the mask tinted over the input, to judge "
                                           "it at a glance (<stem>.overlay.png; for videos <stem>.overlay.mp4).")] = False,
     overwrite: common.OverwriteOpt = False,
+    skip_existing: SkipExistingOpt = False,
+    cluster: ClusterOpt = None,
     json_lines: Annotated[bool, typer.Option("--json", help="One JSON object per output on stdout (schema in "
                                              "the README); progress and summary stay on stderr.")] = False,
     from_list: Annotated[Optional[str], typer.Option(
@@ -109,20 +112,22 @@ def predict(
 
       find data -name '*.jpg' | skinmask predict --from - -o masks/
 
+      skinmask predict corpus/ -o masks/ --cluster local:2 --skip-existing
+
     Exit codes: 0 all good, 1 some input failed, 2 usage error.
     """
     common.setup(debug, quiet, engine)
     from ..inference import load_model
     from ..media import declared_frames
     from ..inputs import check_output_collisions, expand_inputs
-    from ..runner import PredictOptions, predict_item
-    from ..errors import SkinmaskError
+    from ..runner import PredictOptions, predict_corpus
 
     from ..errors import UsageError
     from ..sources import STDIN, expand_path_list, read_path_list_from, stdin_is_data
 
     start = time.perf_counter()
     parse_threshold(threshold, 0.5)  # usage errors before any work
+    common.check_resume_options(overwrite, skip_existing)
     specs = list(inputs or [])
     if nul and from_list is None:
         raise UsageError("-0/--null describes the --from list; add --from FILE (or --from - for stdin)")
@@ -133,8 +138,9 @@ def predict(
     if from_list == STDIN and STDIN in specs:
         raise UsageError("stdin cannot carry both an image and the --from path list")
     if raw is not None or STDIN in specs or str(output) == STDIN:
-        if overlay:
-            raise UsageError("--overlay needs file inputs and an output folder, not stdin, --raw or -o -")
+        for flag, on in (("--overlay", overlay), ("--cluster", cluster is not None), ("--skip-existing", skip_existing)):
+            if on:
+                raise UsageError(f"{flag} needs file inputs and an output folder, not stdin, --raw or -o -")
         code = _predict_stream(specs, output, raw, pix_fmt.value, fps, threshold, video_format.value, grids,
                                overwrite, json_lines, batch_size, keep_partial, weights, device, start)
         raise typer.Exit(code)
@@ -153,13 +159,13 @@ def predict(
     model = load_model(weights, device, common.state.engine)
     opts = PredictOptions(
         output_dir=output, threshold=parse_threshold(threshold, model.threshold), video_format=video_format.value,
-        grids=grids, grid_every=grid_every, overwrite=overwrite, batch_size=batch_size, keep_partial=keep_partial,
-        overlay=overlay,
+        grids=grids, grid_every=grid_every, overwrite=overwrite, skip_existing=skip_existing, batch_size=batch_size,
+        keep_partial=keep_partial, overlay=overlay,
     )
     failures = len(input_errors)
-    frames = 0
+    frames = skipped = 0
     progress_shown = common.progress_enabled()
-    with common.make_progress() as progress:
+    with common.open_cluster(cluster) as workers, common.make_progress() as progress:
         files_task = progress.add_task("files", total=len(items), rate="")
         # Frame total for the ETA: what the containers declare (counted for real while decoding).
         expected = sum(declared_frames(i.path) if i.kind == "video" else 1 for i in items) if progress_shown else 0
@@ -170,29 +176,29 @@ def predict(
             done = progress.tasks[frames_task].completed
             progress.update(frames_task, rate=f"{done / max(time.perf_counter() - start, 1e-9):.1f} frames/s")
 
-        for item in items:
-            progress.update(files_task, description=item.path.name)
-            try:
-                record = predict_item(model, item, opts, on_frames=on_frames)
-            except SkinmaskError as exc:
-                failures += 1
-                common.error_line(str(exc))
-                if common.state.debug:
-                    common.console.print_exception()
+        with contextlib.closing(predict_corpus(items, opts, model, workers, on_frames)) as outcomes:
+            for outcome in outcomes:
+                progress.update(files_task, description=outcome.item.path.name)
                 progress.advance(files_task)
-                continue
-            frames += record.frames
-            if not record.complete:
-                failures += 1
-                common.error_line(record.error or f"{item.path}: incomplete")
-            if json_lines:
-                sys.stdout.write(json.dumps(record.to_dict()) + "\n")
-                sys.stdout.flush()
-            progress.advance(files_task)
+                record = outcome.record
+                if outcome.skipped:
+                    skipped += 1
+                    continue
+                if outcome.error is not None:
+                    failures += 1
+                    common.error_line(outcome.error)
+                    continue
+                frames += record.frames
+                if not record.complete:
+                    failures += 1
+                    common.error_line(record.error or f"{outcome.item.path}: incomplete")
+                if json_lines:
+                    sys.stdout.write(json.dumps(record.to_dict()) + "\n")
+                    sys.stdout.flush()
     elapsed = time.perf_counter() - start
     common.info_line(
-        f"[green]done[/]: {len(items)} input(s), {len(items) + len(input_errors) - failures} written, {frames} frame(s), "
-        f"{failures} failed, {elapsed:.1f} s ({frames / elapsed if elapsed else 0:.1f} frames/s) -> {output}"
+        f"[green]done[/]: {len(items)} input(s), {len(items) + len(input_errors) - failures - skipped} written, "
+        f"{skipped} skipped, {frames} frame(s), {failures} failed, {elapsed:.1f} s ({frames / elapsed if elapsed else 0:.1f} frames/s) -> {output}"
     )
     if failures:
         raise typer.Exit(common.EXIT_FAILED)

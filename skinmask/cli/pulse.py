@@ -12,7 +12,7 @@ from typing import Annotated, Optional
 import typer
 
 from . import common
-from .common import DebugOpt, DeviceOpt, EngineOpt, QuietOpt, WeightsOpt
+from .common import ClusterOpt, DebugOpt, DeviceOpt, EngineOpt, QuietOpt, WeightsOpt
 
 
 class Method(str, Enum):
@@ -167,6 +167,7 @@ def pulse_eval(
     masks: Annotated[Optional[list[Mask]], typer.Option("--mask", help="Mask sources to compare (repeat). "
                                                         "[default: skinmask, whole, ycrcb]", show_default=False)] = None,
     json_lines: Annotated[bool, typer.Option("--json", help="JSON lines: one per clip and mask, then the totals.")] = False,
+    cluster: ClusterOpt = None,
     method: MethodOpt = Method.pos,
     window: WindowOpt = 10.0,
     step: StepOpt = 1.0,
@@ -188,29 +189,30 @@ def pulse_eval(
     Totals go to stdout (TSV, or JSON lines); the per-clip table to stderr. Example:
 
       skinmask pulse-eval ../shared/data/ubfc_rppg
+
+      skinmask pulse-eval ../shared/data/ubfc_rppg --cluster local    # clips and masks as Dask tasks
     """
     common.setup(debug, quiet, engine)
     from rich.table import Table
 
-    from ..errors import SkinmaskError
-    from ..pulse import evaluate_clip, find_clips, score
+    from ..pulse import evaluate_corpus, find_clips, score
 
     chosen = list(dict.fromkeys(masks or list(Mask)))
     clips = find_clips(folder)
-    models = {m: _load(m, weights, device) for m in chosen}
-    model_threshold = getattr(models.get(Mask.skinmask), "threshold", 0.5)
-    popts, topts = _options(method, window, step, detrend, track, threshold, keep_clipped, mask_scale, smooth, model_threshold)
+    model = _load(Mask.skinmask, weights, device) if Mask.skinmask in chosen else None
+    popts, topts = _options(method, window, step, detrend, track, threshold, keep_clipped, mask_scale, smooth,
+                            getattr(model, "threshold", 0.5))
     all_windows: dict[Mask, list] = {m: [] for m in chosen}
     per_clip: dict[tuple[str, Mask], object] = {}
     failed = 0
-    for clip in clips:
-        for m in chosen:
-            try:
-                res = evaluate_clip(clip, m.value, models[m], popts, topts)
-            except SkinmaskError as exc:  # one bad clip must not hide the others; reported and counted
-                common.error_line(str(exc))
+    pairs = [(clip, m.value) for clip in clips for m in chosen]
+    with common.open_cluster(cluster) as workers:
+        for clip, mask_name, res, error in evaluate_corpus(model, pairs, popts, topts, workers):
+            if error is not None:  # one bad clip must not hide the others; reported and counted
+                common.error_line(error)
                 failed += 1
-                break
+                continue
+            m = Mask(mask_name)
             s = res.scores
             per_clip[(clip.name, m)] = s
             all_windows[m].extend(res.windows)

@@ -2,28 +2,36 @@
 
 from __future__ import annotations
 
-import csv
-import json
+import contextlib
 import sys
+import time
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from . import common
-from .common import DebugOpt, DeviceOpt, EngineOpt, QuietOpt, WeightsOpt
+from .common import ClusterOpt, DebugOpt, DeviceOpt, EngineOpt, QuietOpt, SkipExistingOpt, WeightsOpt
 from .predict import FpsOpt, PixFmt, PixFmtOpt, RawOpt
 
 
 def trace(
-    video: Annotated[Optional[str], typer.Argument(
+    inputs: Annotated[Optional[list[str]], typer.Argument(
         help="A video (or image) file, or with --raw a rawvideo file or '-' for stdin (implied when stdin is "
-        "a pipe).", show_default=False)] = None,
+        "a pipe). With -o: any number of videos, folders (searched recursively) or quoted globs.",
+        show_default=False)] = None,
+    output: Annotated[Optional[Path], typer.Option(
+        "--output", "-o", help="Write one trace per input into this folder (<stem>.csv, or .jsonl with --json), "
+        "mirroring the input tree, instead of one trace on stdout.", show_default=False)] = None,
     json_lines: Annotated[bool, typer.Option("--json", help="JSON lines instead of CSV.")] = False,
     threshold: Annotated[Optional[str], typer.Option(
         "--threshold", "-t", help="Average only pixels at or above this probability ('auto': the weights' "
         "threshold). [default: weight every pixel by its skin probability]", show_default=False)] = None,
     keep_clipped: Annotated[bool, typer.Option("--keep-clipped", help="Also average saturated and near-black "
                                                "pixels (dropped by default: they carry no pulse).")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="With -o: replace traces that already exist.")] = False,
+    skip_existing: SkipExistingOpt = False,
+    cluster: ClusterOpt = None,
     raw: RawOpt = None,
     pix_fmt: PixFmtOpt = PixFmt.bgr24,
     fps: FpsOpt = 30.0,
@@ -41,12 +49,15 @@ def trace(
     stdout carries only the CSV (a header, then one row per frame) or the JSON lines (one object per
     frame, same fields); everything else goes to stderr. time_s is the frame's presentation time from the
     video's container (variable frame rate video is timed right), or index / --fps for raw frames.
+    With -o FOLDER each input's trace becomes a file there instead, several inputs at once.
 
     Examples:
 
       skinmask trace face.mp4 > trace.csv
 
       ffmpeg -i face.mp4 -f rawvideo -pix_fmt bgr24 - | skinmask trace --raw 528x592 --fps 30 --json
+
+      skinmask trace videos/ -o traces/ --cluster local --skip-existing
 
     Exit codes: 0 all good, 1 the input failed (or ended early), 2 usage error.
     """
@@ -55,10 +66,26 @@ def trace(
     from ..errors import UsageError
     from ..pipeline import prefetch
     from ..sources import STDIN, open_source, parse_size, stdin_is_data
-    from ..trace import TRACE_FIELDS, TraceOptions, trace_frames
+    from ..trace import RowWriter, TraceOptions, trace_frames
     from .predict import parse_threshold
 
     parse_threshold(threshold, 0.5)  # usage errors before any work
+    common.check_resume_options(overwrite, skip_existing)
+    specs = list(inputs or [])
+    if output is not None:
+        if raw is not None or STDIN in specs:
+            raise UsageError("-o writes one trace file per input file; stdin and --raw trace to stdout (drop -o)")
+        if not specs:
+            raise UsageError("no input: give videos, folders or globs to trace into -o")
+        _trace_files(specs, output, json_lines, threshold, keep_clipped, overwrite, skip_existing, cluster,
+                     weights, device)
+        return
+    for flag, on in (("--cluster", cluster is not None), ("--skip-existing", skip_existing), ("--overwrite", overwrite)):
+        if on:
+            raise UsageError(f"{flag} works with -o FOLDER (one trace file per input)")
+    if len(specs) > 1:
+        raise UsageError(f"stdout holds one trace; got {len(specs)} inputs: add -o FOLDER for one file per input")
+    video = specs[0] if specs else None
     if video is None:
         if raw is None or not stdin_is_data():
             raise UsageError("no input: give a video, or --raw WxH with '-' to read raw frames from stdin")
@@ -70,19 +97,56 @@ def trace(
     model = load_model(weights, device, common.state.engine)
     opts = TraceOptions(threshold=parse_threshold(threshold, model.threshold), exclude_clipped=not keep_clipped)
     frames = prefetch(source.frames) if source.kind == "raw" else iter(source.frames)
-    writer = None if json_lines else csv.writer(sys.stdout, lineterminator="\n")
-    if writer is not None:
-        writer.writerow(TRACE_FIELDS)
+    writer = RowWriter(sys.stdout, json_lines)
     for row in trace_frames(model, frames, source.fps, opts):
-        if writer is not None:
-            writer.writerow([row.index, f"{row.time_s:.6f}", f"{row.skin_fraction:.6f}",
-                             f"{row.r:.4f}", f"{row.g:.4f}", f"{row.b:.4f}"])
-        else:
-            # NaN (no skin pixel) is not JSON: strict parsers reject it, so it becomes null
-            fields = {k: (None if isinstance(v, float) and v != v else v) for k, v in row.to_dict().items()}
-            sys.stdout.write(json.dumps(fields, allow_nan=False) + "\n")
+        writer.write(row)
         sys.stdout.flush()
     source.check_complete()
+
+
+def _trace_files(specs: list[str], output: Path, json_lines: bool, threshold: Optional[str], keep_clipped: bool,
+                 overwrite: bool, skip_existing: bool, cluster: Optional[str], weights: Optional[str],
+                 device: str) -> None:
+    """trace -o FOLDER: every input into its own file, several at once (or on --cluster workers)."""
+    from ..inference import load_model
+    from ..inputs import check_output_collisions, expand_inputs
+    from ..trace import TraceFiles, TraceOptions, trace_corpus
+    from .predict import parse_threshold
+
+    start = time.perf_counter()
+    items, input_errors = expand_inputs(specs, output)
+    for err in input_errors:
+        common.error_line(str(err))
+    check_output_collisions(items)
+    if not items:
+        raise typer.Exit(common.EXIT_FAILED)
+    model = load_model(weights, device, common.state.engine)
+    opts = TraceFiles(output, json_lines, overwrite, skip_existing,
+                      TraceOptions(threshold=parse_threshold(threshold, model.threshold), exclude_clipped=not keep_clipped))
+    failures, skipped, frames = len(input_errors), 0, 0
+    with common.open_cluster(cluster) as workers, common.make_progress() as progress:
+        files_task = progress.add_task("files", total=len(items), rate="")
+        frames_task = progress.add_task("frames", total=None, rate="")
+        with contextlib.closing(trace_corpus(items, opts, model, workers,
+                                             lambda n: progress.advance(frames_task, n))) as outcomes:
+            for outcome in outcomes:
+                progress.update(files_task, description=outcome.item.path.name)
+                progress.advance(files_task)
+                if outcome.skipped:
+                    skipped += 1
+                elif outcome.error is not None:
+                    failures += 1
+                    common.error_line(outcome.error)
+                else:
+                    frames += outcome.record.frames
+                    if not outcome.record.complete:
+                        failures += 1
+                        common.error_line(outcome.record.error or f"{outcome.item.path}: incomplete")
+    elapsed = time.perf_counter() - start
+    common.info_line(f"[green]done[/]: {len(items)} input(s), {len(items) + len(input_errors) - failures - skipped} "
+                     f"written, {skipped} skipped, {frames} frame(s), {failures} failed, {elapsed:.1f} s -> {output}")
+    if failures:
+        raise typer.Exit(common.EXIT_FAILED)
 
 
 def register(app: typer.Typer) -> None:
