@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -77,7 +78,8 @@ def parse_address(address: str) -> tuple[str, int | None]:
     return address, None
 
 
-def _import_distributed() -> Any:
+def require_dask() -> Any:
+    """The distributed module, or a UsageError saying how to install it."""
     try:
         import distributed
     except ImportError:
@@ -94,16 +96,18 @@ class Cluster:
 
     def __init__(self, address: str) -> None:
         where, n = parse_address(address)
-        distributed = _import_distributed()
+        distributed = require_dask()
         self._local = None
         if where == "local":
             from .engines import default_threads
 
             cores = default_threads()
             n = n or cores
-            self._local = distributed.LocalCluster(
-                n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
-                env={"SKINMASK_THREADS": str(max(1, cores // n))}, silence_logs=50)
+            with warnings.catch_warnings():  # "port 8787 in use": its health endpoint moves elsewhere, harmlessly
+                warnings.simplefilter("ignore", UserWarning)
+                self._local = distributed.LocalCluster(
+                    n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+                    env={"SKINMASK_THREADS": str(max(1, cores // n))}, silence_logs=50)
             self.client = distributed.Client(self._local)
         else:
             try:
@@ -130,7 +134,7 @@ class Cluster:
                     = None) -> Iterator[tuple[Any, str | None]]:
         """Run ``fn(*args)`` for each ``args`` in ``calls`` as tasks; yield ``(result, None)`` or ``(None,
         error line)`` in call order. ``on_done(index, result)`` runs as each task finishes (any order)."""
-        distributed = _import_distributed()
+        distributed = require_dask()
         futures = [self.client.submit(fn, *args, pure=False, retries=RETRIES) for args in calls]
         index = {f.key: i for i, f in enumerate(futures)}
         ready: dict[int, tuple[Any, str | None]] = {}

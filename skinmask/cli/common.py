@@ -69,6 +69,15 @@ def setup(debug: bool = False, quiet: bool = False, engine: str | EngineChoice =
     media.set_debug(debug)
 
 
+def check_cluster(address: str | None) -> None:
+    """--cluster usage errors (bad address, Dask not installed) before any work."""
+    if address is not None:
+        from ..cluster import parse_address, require_dask
+
+        parse_address(address)
+        require_dask()
+
+
 def open_cluster(address: str | None):
     """A :class:`skinmask.cluster.Cluster` for --cluster, or a do-nothing context without it."""
     import contextlib

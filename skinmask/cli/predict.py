@@ -128,6 +128,7 @@ def predict(
     start = time.perf_counter()
     parse_threshold(threshold, 0.5)  # usage errors before any work
     common.check_resume_options(overwrite, skip_existing)
+    common.check_cluster(cluster)
     specs = list(inputs or [])
     if nul and from_list is None:
         raise UsageError("-0/--null describes the --from list; add --from FILE (or --from - for stdin)")

@@ -197,6 +197,7 @@ def pulse_eval(
 
     from ..pulse import evaluate_corpus, find_clips, score
 
+    common.check_cluster(cluster)
     chosen = list(dict.fromkeys(masks or list(Mask)))
     clips = find_clips(folder)
     model = _load(Mask.skinmask, weights, device) if Mask.skinmask in chosen else None

@@ -71,6 +71,7 @@ def trace(
 
     parse_threshold(threshold, 0.5)  # usage errors before any work
     common.check_resume_options(overwrite, skip_existing)
+    common.check_cluster(cluster)
     specs = list(inputs or [])
     if output is not None:
         if raw is not None or STDIN in specs:
