@@ -134,7 +134,7 @@ def test_killed_run_then_skip_existing(tmp_path: Path, weights_file: Path) -> No
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert not (out / "clip0.mkv").exists() and stray(out)  # killed mid-write: a leftover, no final file
-    done = {p: p.stat().st_ino for p in out.rglob("*.png")}
+    done = {p: p.stat().st_ino for p in out.rglob("*.png") if not p.name.startswith(".")}
     res = subprocess.run([c.replace("OUT", str(out)) for c in cmd[:-3]] + ["--skip-existing"], cwd=REPO,
                          capture_output=True, text=True)
     assert res.returncode == 0, res.stderr

@@ -89,6 +89,51 @@ def open_cluster(address: str | None):
     return Cluster(address)
 
 
+def checked_items(items: list, input_errors: list) -> None:
+    """One error line per input that matched nothing; stop (exit 1) when nothing is left to do."""
+    from ..inputs import check_output_collisions
+
+    for err in input_errors:
+        error_line(str(err))
+    check_output_collisions(items)
+    if not items:
+        raise typer.Exit(EXIT_FAILED)
+
+
+@dataclass
+class Tally:
+    """Counts for a run over many inputs, and its summary line."""
+
+    inputs: int
+    failed: int = 0  # start with the inputs that matched nothing
+    written: int = 0
+    skipped: int = 0
+    frames: int = 0
+
+    def take(self, outcome) -> object | None:
+        """Count one :class:`skinmask.corpus.Outcome`, print its error line; its record when it has one."""
+        record = outcome.record
+        if outcome.skipped:
+            self.skipped += 1
+            return None
+        if outcome.error is not None:
+            self.failed += 1
+            error_line(outcome.error)
+            return None
+        self.frames += record.frames
+        if record.complete:
+            self.written += 1
+        else:
+            self.failed += 1
+            error_line(record.error or f"{outcome.item.path}: incomplete")
+        return record
+
+    def summary(self, elapsed: float, output: Path) -> str:
+        return (f"[green]done[/]: {self.inputs} input(s), {self.written} written, {self.skipped} skipped, "
+                f"{self.frames} frame(s), {self.failed} failed, {elapsed:.1f} s "
+                f"({self.frames / elapsed if elapsed else 0:.1f} frames/s) -> {output}")
+
+
 def check_resume_options(overwrite: bool, skip_existing: bool) -> None:
     from ..errors import UsageError
 

@@ -119,7 +119,7 @@ def predict(
     common.setup(debug, quiet, engine)
     from ..inference import load_model
     from ..media import declared_frames
-    from ..inputs import check_output_collisions, expand_inputs
+    from ..inputs import expand_inputs
     from ..runner import PredictOptions, predict_corpus
 
     from ..errors import UsageError
@@ -151,20 +151,14 @@ def predict(
         items, input_errors = items + listed, input_errors + list_errors
         if not items and not input_errors:
             common.error_line(f"--from {from_list}: the path list is empty")
-    for err in input_errors:
-        common.error_line(str(err))
-    check_output_collisions(items)
-    if not items:
-        raise typer.Exit(common.EXIT_FAILED)
-
+    common.checked_items(items, input_errors)
     model = load_model(weights, device, common.state.engine)
     opts = PredictOptions(
         output_dir=output, threshold=parse_threshold(threshold, model.threshold), video_format=video_format.value,
         grids=grids, grid_every=grid_every, overwrite=overwrite, skip_existing=skip_existing, batch_size=batch_size,
         keep_partial=keep_partial, overlay=overlay,
     )
-    failures = len(input_errors)
-    frames = skipped = 0
+    tally = common.Tally(len(items), failed=len(input_errors))
     progress_shown = common.progress_enabled()
     with common.open_cluster(cluster) as workers, common.make_progress() as progress:
         files_task = progress.add_task("files", total=len(items), rate="")
@@ -181,27 +175,12 @@ def predict(
             for outcome in outcomes:
                 progress.update(files_task, description=outcome.item.path.name)
                 progress.advance(files_task)
-                record = outcome.record
-                if outcome.skipped:
-                    skipped += 1
-                    continue
-                if outcome.error is not None:
-                    failures += 1
-                    common.error_line(outcome.error)
-                    continue
-                frames += record.frames
-                if not record.complete:
-                    failures += 1
-                    common.error_line(record.error or f"{outcome.item.path}: incomplete")
-                if json_lines:
+                record = tally.take(outcome)
+                if record is not None and json_lines:
                     sys.stdout.write(json.dumps(record.to_dict()) + "\n")
                     sys.stdout.flush()
-    elapsed = time.perf_counter() - start
-    common.info_line(
-        f"[green]done[/]: {len(items)} input(s), {len(items) + len(input_errors) - failures - skipped} written, "
-        f"{skipped} skipped, {frames} frame(s), {failures} failed, {elapsed:.1f} s ({frames / elapsed if elapsed else 0:.1f} frames/s) -> {output}"
-    )
-    if failures:
+    common.info_line(tally.summary(time.perf_counter() - start, output))
+    if tally.failed:
         raise typer.Exit(common.EXIT_FAILED)
 
 

@@ -110,21 +110,17 @@ def _trace_files(specs: list[str], output: Path, json_lines: bool, threshold: Op
                  device: str) -> None:
     """trace -o FOLDER: every input into its own file, several at once (or on --cluster workers)."""
     from ..inference import load_model
-    from ..inputs import check_output_collisions, expand_inputs
+    from ..inputs import expand_inputs
     from ..trace import TraceFiles, TraceOptions, trace_corpus
     from .predict import parse_threshold
 
     start = time.perf_counter()
     items, input_errors = expand_inputs(specs, output)
-    for err in input_errors:
-        common.error_line(str(err))
-    check_output_collisions(items)
-    if not items:
-        raise typer.Exit(common.EXIT_FAILED)
+    common.checked_items(items, input_errors)
     model = load_model(weights, device, common.state.engine)
     opts = TraceFiles(output, json_lines, overwrite, skip_existing,
                       TraceOptions(threshold=parse_threshold(threshold, model.threshold), exclude_clipped=not keep_clipped))
-    failures, skipped, frames = len(input_errors), 0, 0
+    tally = common.Tally(len(items), failed=len(input_errors))
     with common.open_cluster(cluster) as workers, common.make_progress() as progress:
         files_task = progress.add_task("files", total=len(items), rate="")
         frames_task = progress.add_task("frames", total=None, rate="")
@@ -133,20 +129,9 @@ def _trace_files(specs: list[str], output: Path, json_lines: bool, threshold: Op
             for outcome in outcomes:
                 progress.update(files_task, description=outcome.item.path.name)
                 progress.advance(files_task)
-                if outcome.skipped:
-                    skipped += 1
-                elif outcome.error is not None:
-                    failures += 1
-                    common.error_line(outcome.error)
-                else:
-                    frames += outcome.record.frames
-                    if not outcome.record.complete:
-                        failures += 1
-                        common.error_line(outcome.record.error or f"{outcome.item.path}: incomplete")
-    elapsed = time.perf_counter() - start
-    common.info_line(f"[green]done[/]: {len(items)} input(s), {len(items) + len(input_errors) - failures - skipped} "
-                     f"written, {skipped} skipped, {frames} frame(s), {failures} failed, {elapsed:.1f} s -> {output}")
-    if failures:
+                tally.take(outcome)
+    common.info_line(tally.summary(time.perf_counter() - start, output))
+    if tally.failed:
         raise typer.Exit(common.EXIT_FAILED)
 
 
