@@ -175,8 +175,8 @@ def roi_around(box: np.ndarray, start: np.ndarray, end: np.ndarray, scale: float
     (square_long, scale 1.5), in pixels.
     """
     rotation = normalize_radians(-math.atan2(-(end[1] - start[1]), end[0] - start[0]))
-    side = max(box[2] - box[0], box[3] - box[1]) * scale
-    return Roi((box[0] + box[2]) / 2.0, (box[1] + box[3]) / 2.0, side, side, rotation)
+    side = float(max(box[2] - box[0], box[3] - box[1], 1.0)) * scale  # never an empty crop
+    return Roi(float(box[0] + box[2]) / 2.0, float(box[1] + box[3]) / 2.0, side, side, rotation)
 
 
 def roi_from_detection(det: Detection) -> Roi:
