@@ -62,3 +62,9 @@ def test_crop_maps_roi_corners_to_crop_corners(rng: np.random.Generator) -> None
     whole = crop(image, Roi.whole(image.shape), (30, 40))
     assert whole.shape == (30, 40, 3)
     np.testing.assert_array_equal(whole, image[::2, ::2])
+
+
+def test_model_card_names_every_checksum() -> None:
+    card = (Path(__file__).resolve().parents[1] / "models" / "README.md").read_text()
+    for spec in NETS.values():
+        assert spec.file in card and spec.sha256 in card, f"models/README.md lacks {spec.file}'s sha256"
