@@ -10,6 +10,7 @@ import sys
 import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 from fractions import Fraction
 from pathlib import Path
 
@@ -161,13 +162,12 @@ def write_png(path: Path, image: np.ndarray) -> None:
 
 @dataclass(frozen=True)
 class VideoInfo:
-    """What the container says: display size, frame rate, declared frame count and duration (may be wrong or 0)."""
+    """What the container says: display size, frame rate, declared frame count (may be wrong or 0), codec."""
 
     width: int
     height: int
     fps: float
     declared_frames: int
-    duration_s: float = 0.0  # the container's duration in seconds; 0 when unknown
     codec: str = ""  # the video stream's codec, e.g. "h264", "av1"
     backend: str = "opencv"  # the decoder that reads it: "opencv" or "pyav" (see VideoReader)
 
@@ -196,15 +196,11 @@ class _OpenCvDecoder:
     def __init__(self, cap: cv2.VideoCapture, first: np.ndarray) -> None:
         self._cap, self._first = cap, first
         self.first_time = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
-        raw_fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
-        fps = raw_fps if _valid_fps(raw_fps) else 30.0
-        declared = _declared_count(cap)
+        fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        fps = fps if _valid_fps(fps) else 30.0
         fourcc = int(cap.get(cv2.CAP_PROP_FOURCC) or 0)
-        # OpenCV declares the container's packet count where it has one (MP4), else duration x fps, so the
-        # declared count over the same fps is the container's duration either way.
         self.info = VideoInfo(int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)), fps,
-                              declared, declared / raw_fps if declared and _valid_fps(raw_fps) else 0.0,
-                              _fourcc_name(fourcc), "opencv")
+                              _declared_count(cap), _fourcc_name(fourcc), "opencv")
 
     def frames(self) -> Iterator[tuple[np.ndarray, float | None]]:
         first, self._first = self._first, None
@@ -267,11 +263,8 @@ class _PyAvDecoder:
             tb = stream.time_base
             rate = float(stream.average_rate or stream.guessed_rate or 0)
             fps = rate if _valid_fps(rate) else 30.0
-            if stream.duration and tb:
-                duration = float(stream.duration * tb)
-            else:
-                duration = self._container.duration / 1e6 if self._container.duration else 0.0
-            declared = int(stream.frames) or (round(duration * fps) if duration else 0)
+            # as OpenCV declares it: the container's packet count, else its duration x fps
+            declared = int(stream.frames) or round(_container_extent(self._container)[2] * fps)
             self._start = stream.start_time or 0
             self._tb = tb
             self._frames = self._decode()
@@ -283,7 +276,7 @@ class _PyAvDecoder:
                 raise InputError(f"video has no decodable frames (its {codec} stream decoded to nothing)", path)
             self._first = first
             h, w = first[0].shape[:2]
-            self.info = VideoInfo(w, h, fps, declared, duration, codec, "pyav")
+            self.info = VideoInfo(w, h, fps, declared, codec, "pyav")
         except BaseException:
             self._container.close()
             raise
@@ -387,21 +380,49 @@ class VideoReader:
     def check_complete(self) -> None:
         """Raise IncompleteVideoError when the video clearly ended before the container says it does.
 
-        Fewer frames than declared is evidence only when the decoded frames also end before the
-        container's duration: a variable-frame-rate Matroska file declares duration x nominal fps
-        frames, which it never holds, and still ends where it says.
+        Fewer frames than declared is proof where the container counts its packets (MP4's sample table).
+        Where it does not (Matroska, WebM: the declared count is duration x nominal fps, which a
+        variable-frame-rate file never meets) the decoded frames must also end before the container's
+        duration.
         """
-        declared, duration = self.info.declared_frames, self.info.duration_s
-        short = declared and self.frames_read < declared - max(2, declared // 100)
-        if short and duration > 0:
-            short = self.end_s < duration - max(2.0 / self.info.fps, duration / 100)
-        if short:
+        declared = self.info.declared_frames
+        if not declared or self.frames_read >= declared - max(2, declared // 100):
+            return
+        packets, start_s, duration_s = container_extent(self.path)
+        end_s = start_s + self.end_s  # on the container's clock, where its duration is measured
+        if packets or not duration_s or end_s < duration_s - max(2.0 / self.info.fps, duration_s / 100):
             raise IncompleteVideoError(
                 f"video ended early: decoded {self.frames_read} of {declared} declared frames "
                 f"(damaged or truncated); output kept as incomplete",
                 self.path,
                 frames=self.frames_read,
             )
+
+
+def container_extent(path: Path) -> tuple[int, float, float]:
+    """(packets the container counts (0: it does not), first frame's time, duration) of a video's first video
+    stream, in seconds, read from its headers by PyAV; (0, 0.0, 0.0) where that cannot be read."""
+    try:
+        import av
+    except ImportError:
+        return 0, 0.0, 0.0
+    try:
+        with av.open(str(path)) as container:
+            return _container_extent(container)
+    except (av.FFmpegError, OSError, IndexError):
+        return 0, 0.0, 0.0
+
+
+def _container_extent(container: Any) -> tuple[int, float, float]:
+    stream = container.streams.video[0]
+    start = float(stream.start_time * stream.time_base) if stream.start_time is not None and stream.time_base else 0.0
+    if container.duration:
+        duration = container.duration / 1e6
+    elif stream.duration and stream.time_base:
+        duration = float(stream.duration * stream.time_base)
+    else:
+        duration = 0.0
+    return int(stream.frames or 0), start, duration
 
 
 def _declared_count(cap: cv2.VideoCapture) -> int:
@@ -447,30 +468,39 @@ def seek_frame(path: str | Path, index: int) -> np.ndarray:
 
 
 class PyAvEncoder:
-    """cv2.VideoWriter's two calls (``write(bgr)``, ``release()``) over a PyAV encoder: e.g. H.264 yuv420p with
-    the index (moov) before the data (``+faststart``), frame i at i / fps."""
+    """cv2.VideoWriter's calls (``write``, ``release``) over a PyAV encoder, e.g. H.264 yuv420p with the index
+    (moov) before the data (``+faststart``), or FFV1 gray. A frame is written at its own time when given
+    (so a variable-frame-rate input keeps its timing), else at index / fps."""
+
+    TIME_BASE = Fraction(1, 90000)
 
     def __init__(self, path: Path, codec: str, fps: float, size: tuple[int, int], pix_fmt: str = "yuv420p",
                  options: dict[str, str] | None = None, container_options: dict[str, str] | None = None) -> None:
         import av
 
         av.logging.set_level(av.logging.WARNING if _DEBUG else None)
-        self._rate = Fraction(fps).limit_denominator(1001)
+        self._fps = fps
+        self._format = "gray" if pix_fmt == "gray" else "bgr24"
         self._out = av.open(str(path), "w", options=dict(container_options or {}))
         try:
-            self._stream = self._out.add_stream(codec, rate=self._rate, options=dict(options or {}))
+            self._stream = self._out.add_stream(codec, rate=Fraction(fps).limit_denominator(1001),
+                                                options=dict(options or {}))
             self._stream.width, self._stream.height = size
             self._stream.pix_fmt = pix_fmt
+            self._stream.time_base = self._stream.codec_context.time_base = self.TIME_BASE  # frames keep their times
         except BaseException:
             self._out.close()
             raise
         self._frames = 0
+        self._last_pts = -1
 
-    def write(self, frame: np.ndarray) -> None:
+    def write(self, frame: np.ndarray, time_s: float | None = None) -> None:
         import av
 
-        vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="bgr24")
-        vf.pts, vf.time_base = self._frames, 1 / self._rate
+        t = time_s if time_s is not None and math.isfinite(time_s) else self._frames / self._fps
+        vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format=self._format)
+        vf.pts = self._last_pts = max(round(t / self.TIME_BASE), self._last_pts + 1)
+        vf.time_base = self.TIME_BASE
         self._out.mux(self._stream.encode(vf))
         self._frames += 1
 
@@ -526,12 +556,16 @@ class AtomicVideoWriter:
     def _open_writer(self, size: tuple[int, int]) -> None:
         raise NotImplementedError
 
-    def _encode(self, frame: np.ndarray) -> None:
+    def _encode(self, frame: np.ndarray, time_s: float | None = None) -> None:
         assert self._writer is not None
-        self._writer.write(frame)
+        if isinstance(self._writer, PyAvEncoder):
+            self._writer.write(frame, time_s)
+        else:  # OpenCV's writer: constant frame rate
+            self._writer.write(frame)
 
-    def write(self, frame: np.ndarray) -> None:
-        """Append one frame; all frames must have the size of the first."""
+    def write(self, frame: np.ndarray, time_s: float | None = None) -> None:
+        """Append one frame (at ``time_s`` seconds where the encoder keeps times, else at index / fps);
+        all frames must have the size of the first."""
         size = self._frame_size(frame)
         if self._tmp is None:
             try:
@@ -546,7 +580,7 @@ class AtomicVideoWriter:
                 raise
         elif self._size != size:
             raise OutputError(f"frame size changed from {self._size} to {size} mid-video", self.path)
-        self._encode(frame)
+        self._encode(frame, time_s)
         self.frames += 1
 
     def commit(self) -> None:
@@ -577,7 +611,8 @@ class AtomicVideoWriter:
 
 
 class MaskVideoWriter(AtomicVideoWriter):
-    """Single-channel uint8 masks as a lossless FFV1 .mkv, or (``video_format='png'``) a folder of PNGs."""
+    """Single-channel uint8 masks as a lossless FFV1 .mkv (through PyAV, so each mask keeps its frame's time;
+    OpenCV's writer, at constant fps, without PyAV), or (``video_format='png'``) a folder of PNGs."""
 
     def __init__(self, path: Path, fps: float, video_format: str = "mkv", keep_partial: bool = False) -> None:
         if video_format not in ("mkv", "png"):
@@ -589,13 +624,16 @@ class MaskVideoWriter(AtomicVideoWriter):
     def _open_writer(self, size: tuple[int, int]) -> None:
         if self.format == "png":
             return
+        if pyav_encoder_available("ffv1"):
+            self._writer = PyAvEncoder(self._tmp, "ffv1", self.fps, size, "gray")
+            return
         self._writer = cv2.VideoWriter(str(self._tmp), cv2.CAP_FFMPEG, cv2.VideoWriter_fourcc(*"FFV1"),
                                        self.fps, size, isColor=False)
         if not self._writer.isOpened():
             raise OutputError("cannot open an FFV1 video writer (OpenCV built without FFmpeg?)", self.path)
 
-    def _encode(self, mask: np.ndarray) -> None:
+    def _encode(self, mask: np.ndarray, time_s: float | None = None) -> None:
         if self.format == "mkv":
-            super()._encode(mask)
+            super()._encode(mask, time_s)
         elif not cv2.imwrite(str(self._tmp / f"{self.frames:06d}.png"), mask):
             raise OutputError(f"cannot write frame {self.frames} (disk full or not writable?)", self.path)

@@ -162,10 +162,10 @@ def predict_item(
         with MaskVideoWriter(out, reader.info.fps, opts.video_format, opts.keep_partial) as writer, \
                 OverlayVideoWriter(overlay_path, reader.info.fps, opts.keep_partial) as tinted:  # opens on first write
             for result in run_frames(model, prefetch(reader.timed()), opts.batch_size, want):
-                writer.write(result.mask(opts.threshold))
+                writer.write(result.mask(opts.threshold), result.time_s)
                 stats.add(result.small_prob)
                 if opts.overlay:
-                    tinted.write(overlay(result.frame, result.prob))
+                    tinted.write(overlay(result.frame, result.prob), result.time_s)
                 if result.activations is not None:
                     grid_path = grid_dir / f"{result.index:06d}.png"
                     shown = f"{item.path.name}, frame {result.index}"

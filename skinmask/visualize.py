@@ -169,9 +169,9 @@ class OverlayVideoWriter(AtomicVideoWriter):
         raise OutputError(f"cannot open an .mp4 writer ({' or '.join(OVERLAY_CODECS)}; OpenCV without FFmpeg?)",
                           self.path)
 
-    def _encode(self, frame: np.ndarray) -> None:
+    def _encode(self, frame: np.ndarray, time_s: float | None = None) -> None:
         w, h = self._size or self._frame_size(frame)
-        super()._encode(np.ascontiguousarray(frame[:h, :w]))
+        super()._encode(np.ascontiguousarray(frame[:h, :w]), time_s)
 
 
 def write_overlay_video(
@@ -187,7 +187,7 @@ def write_overlay_video(
     reader = VideoReader(video)
     with OverlayVideoWriter(Path(out), reader.info.fps, keep_partial) as writer:
         for result in run_frames(model, prefetch(reader.timed()), batch_size):
-            writer.write(grids.overlay(result.frame, result.prob))
+            writer.write(grids.overlay(result.frame, result.prob), result.time_s)
             if on_frames:
                 on_frames(1)
         writer.commit()

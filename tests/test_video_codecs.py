@@ -38,6 +38,19 @@ def test_vfr_video_traces_container_times_and_predicts_complete(run_cli, tmp_pat
     assert len(read_mask_video(tmp_path / "out" / "vfr.mkv")[0]) == 450
 
 
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv"])
+def test_mask_and_overlay_videos_keep_the_input_frame_times(run_cli, tmp_path: Path, weights_file: Path,
+                                                             suffix: str) -> None:
+    """Masks and overlays of a VFR video are at their frames' times, so they line up with the input in time."""
+    video = write_coded_video(tmp_path / f"vfr{suffix}", VFR[135:165])  # 15 fps, then 30 fps
+    res = run_cli("predict", video, "-o", tmp_path / "out", "--overlay", "-w", weights_file, "-q")
+    assert res.code == 0, res
+    source = container_times(video)
+    for out in (tmp_path / "out" / "vfr.mkv", tmp_path / "out" / "vfr.overlay.mp4"):
+        times = container_times(out)
+        assert len(times) == 30 and np.abs(np.array(times) - source).max() < 0.002, out
+
+
 CODECS = {  # name: (file, encoder, pix_fmt, encoder options)
     "av1": ("clip.mkv", "libsvtav1", "yuv420p", {}),
     "vp9": ("clip.webm", "libvpx-vp9", "yuv420p", {}),
