@@ -470,18 +470,22 @@ def seek_frame(path: str | Path, index: int) -> np.ndarray:
 class PyAvEncoder:
     """cv2.VideoWriter's calls (``write``, ``release``) over a PyAV encoder, e.g. H.264 yuv420p with the index
     (moov) before the data (``+faststart``), or FFV1 gray. A frame is written at its own time when given
-    (so a variable-frame-rate input keeps its timing), else at index / fps."""
+    (so a variable-frame-rate input keeps its timing), else at index / fps. Failed writes (disk full) raise
+    OutputError naming ``name``, the output's final path."""
 
     TIME_BASE = Fraction(1, 90000)
 
     def __init__(self, path: Path, codec: str, fps: float, size: tuple[int, int], pix_fmt: str = "yuv420p",
-                 options: dict[str, str] | None = None, container_options: dict[str, str] | None = None) -> None:
+                 options: dict[str, str] | None = None, container_options: dict[str, str] | None = None,
+                 name: Path | None = None) -> None:
         import av
 
         av.logging.set_level(av.logging.WARNING if _DEBUG else None)
-        self._fps = fps
+        self._fps, self._name = fps, name or path
         self._format = "gray" if pix_fmt == "gray" else "bgr24"
-        self._out = av.open(str(path), "w", options=dict(container_options or {}))
+        self._out = None
+        with self._write_errors():
+            self._out = av.open(str(path), "w", options=dict(container_options or {}))
         try:
             self._stream = self._out.add_stream(codec, rate=Fraction(fps).limit_denominator(1001),
                                                 options=dict(options or {}))
@@ -501,17 +505,29 @@ class PyAvEncoder:
         vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format=self._format)
         vf.pts = self._last_pts = max(round(t / self.TIME_BASE), self._last_pts + 1)
         vf.time_base = self.TIME_BASE
-        self._out.mux(self._stream.encode(vf))
+        with self._write_errors():
+            self._out.mux(self._stream.encode(vf))
         self._frames += 1
 
     def release(self) -> None:
         if self._out is None:
             return
         out, self._out = self._out, None
+        with self._write_errors():
+            try:
+                out.mux(self._stream.encode())  # flush the encoder's delayed frames
+            finally:
+                out.close()
+
+    @contextlib.contextmanager
+    def _write_errors(self) -> Iterator[None]:
+        import av
+
         try:
-            out.mux(self._stream.encode())  # flush the encoder's delayed frames
-        finally:
-            out.close()
+            yield
+        except (OSError, av.FFmpegError) as exc:
+            reason = getattr(exc, "strerror", None) or str(exc)
+            raise OutputError(f"cannot write the video ({reason}; disk full?)", self._name) from None
 
 
 def pyav_encoder_available(codec: str) -> bool:
@@ -602,9 +618,10 @@ class AtomicVideoWriter:
         self._tmp = None
 
     def _discard(self) -> None:
-        if self._writer is not None:
-            self._writer.release()
-            self._writer = None
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            with contextlib.suppress(OutputError):  # already failing (disk full): the temporary file goes anyway
+                writer.release()
         tmp, self._tmp = self._tmp, None
         if tmp is not None:
             discard(tmp, self.path, self.keep_partial)
@@ -625,7 +642,7 @@ class MaskVideoWriter(AtomicVideoWriter):
         if self.format == "png":
             return
         if pyav_encoder_available("ffv1"):
-            self._writer = PyAvEncoder(self._tmp, "ffv1", self.fps, size, "gray")
+            self._writer = PyAvEncoder(self._tmp, "ffv1", self.fps, size, "gray", name=self.path)
             return
         self._writer = cv2.VideoWriter(str(self._tmp), cv2.CAP_FFMPEG, cv2.VideoWriter_fourcc(*"FFV1"),
                                        self.fps, size, isColor=False)

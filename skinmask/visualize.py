@@ -157,7 +157,7 @@ class OverlayVideoWriter(AtomicVideoWriter):
     def _open_writer(self, size: tuple[int, int]) -> None:
         if pyav_encoder_available("libx264"):
             self._writer = PyAvEncoder(self._tmp, "libx264", self.fps, size, "yuv420p", H264_OPTIONS,
-                                       {"movflags": "+faststart"})
+                                       {"movflags": "+faststart"}, name=self.path)
             self.codec = "h264"
             return
         for codec in OVERLAY_CODECS:
