@@ -8,6 +8,10 @@ train) are used as published. A folder without an index, or whose split column h
 (HGR1's gesture letters), gets a fixed held-out split: every stem whose CRC32 is divisible by 5
 (about 20 %) is ``val``, the rest ``train`` -- the same on every machine.
 
+A folder may also hold ``labels_multiclass/<stem>.png``, a class-index map (FASSEG's convention: 0
+background, 1 hair, 2 skin, 3 eyes, 4 nose, 5 mouth); its hair class (:data:`HAIR_CLASS`) is read as
+an explicit negative: training can weigh it and evaluation reports how much of it is called skin.
+
 A *negatives* folder holds photos with no skin at all (``../shared/data/backgrounds``): images at the
 top level or in ``images/``, no masks; every pixel is a true negative. It gets the same CRC32 split.
 """
@@ -27,6 +31,8 @@ SPLITS = ("train", "val", "test")
 HELDOUT = "heldout"  # the split to report on: val if present, else test
 SPLIT_CHOICES = ("heldout", "train", "val", "test", "all")
 HOLDOUT_MODULUS = 5
+LABELS_DIR = "labels_multiclass"
+HAIR_CLASS = 1  # index of hair in labels_multiclass/ maps (FASSEG)
 
 
 @dataclass(frozen=True)
@@ -37,6 +43,7 @@ class Sample:
     image: Path
     mask: Path | None
     split: str
+    labels: Path | None = None  # labels_multiclass/<stem>.png when the set has one (hair = HAIR_CLASS)
 
 
 @dataclass
@@ -159,10 +166,11 @@ def open_dataset(root: str | Path, negatives: bool = False) -> Dataset:
         raise InputError(f"{len(missing)} of {len(images)} images have no mask "
                          f"(e.g. masks/{missing[0]}.png is missing); every image needs masks/<stem>.png", root)
     index = _read_index(root)
+    labels = _image_files(root / LABELS_DIR) if (root / LABELS_DIR).is_dir() else {}
     samples = []
     for stem, p in images.items():
         split = index.get(stem) if index is not None else None
-        samples.append(Sample(stem, p, masks[stem], split or holdout_split(stem)))
+        samples.append(Sample(stem, p, masks[stem], split or holdout_split(stem), labels.get(stem)))
     source = "index.csv" if index is not None else "crc32 holdout"
     return Dataset(name, root, samples, negatives=False, split_source=source)
 
@@ -190,6 +198,22 @@ def load_sample(sample: Sample) -> tuple[np.ndarray, np.ndarray]:
     if sample.mask is None:
         return image, np.zeros(image.shape[:2], bool)
     return image, read_mask(sample.mask, image.shape[:2])
+
+
+def read_hair(sample: Sample, shape: tuple[int, int]) -> np.ndarray | None:
+    """Bool (H, W) hair mask from the sample's class map, or None when the set has no class maps."""
+    import cv2
+
+    if sample.labels is None:
+        return None
+    data = np.fromfile(str(sample.labels), np.uint8)
+    labels = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if labels is None or labels.ndim != 2:
+        raise InputError("not a readable single-channel class map", sample.labels)
+    if labels.shape != tuple(shape):
+        raise InputError(f"class map is {labels.shape[1]}x{labels.shape[0]} but its image is {shape[1]}x{shape[0]}",
+                         sample.labels)
+    return labels == HAIR_CLASS
 
 
 def file_digest(paths: list[Path]) -> str:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import numpy as np
 
 from .baselines import BASELINES, HistogramBayes, baseline_mask
-from .datasets import Dataset, load_sample
+from .datasets import Dataset, load_sample, read_hair
 from .metrics import MetricAccumulator, choose_threshold, sweep_counts
 
 
@@ -62,13 +62,14 @@ def evaluate_dataset(
     seconds = 0.0
     for i, s in enumerate(samples):
         img, m = load_sample(s)
+        hair = read_hair(s, m.shape)
         if model is not None:
             t = time.perf_counter()
             prob = model.probability_image(img)
             seconds += time.perf_counter() - t
-            accs["model"].add(prob >= thr, m)
+            accs["model"].add(prob >= thr, m, hair)
         for b in baselines:
-            accs[b].add(baseline_mask(b, img, bayes), m)
+            accs[b].add(baseline_mask(b, img, bayes), m, hair)
         if progress:
             progress(i + 1, len(samples))
     split_name = dataset.heldout_name() if split == "heldout" else split

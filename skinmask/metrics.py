@@ -13,6 +13,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 METRICS = ("precision", "recall", "f1", "iou")
+# Failure modes (see FailureCounts): skin components of at most this many pixels (20x20) at the image's own
+# size count as small regions (distant faces, fingers, hands in crowds).
+SMALL_REGION_PIXELS = 400
 
 
 @dataclass(frozen=True)
@@ -56,14 +59,79 @@ def scores(c: Counts) -> dict[str, float]:
     }
 
 
+def small_regions(truth: np.ndarray, max_pixels: int = SMALL_REGION_PIXELS) -> tuple[np.ndarray, int]:
+    """The skin components (8-connected) of at most ``max_pixels`` pixels: a label map (H, W) int32 numbering
+    them 1..n (0 elsewhere) and n."""
+    import cv2
+
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(np.asarray(truth).astype(np.uint8), connectivity=8)
+    small = np.flatnonzero(stats[1:, cv2.CC_STAT_AREA] <= max_pixels) + 1  # component ids, background 0 excluded
+    lut = np.zeros(n, np.int32)
+    lut[small] = np.arange(1, small.size + 1, dtype=np.int32)
+    return lut[labels], int(small.size)
+
+
+@dataclass
+class FailureCounts:
+    """Pixel and region counts behind the failure-mode numbers, summed over images.
+
+    - hair called skin: share of labelled hair pixels predicted skin (sets with a hair class);
+    - small-region recall: share of the pixels of small skin regions (:data:`SMALL_REGION_PIXELS`)
+      predicted skin, and the share of those regions found (at least half their pixels predicted skin);
+    - called skin: share of all pixels predicted skin (on a no-people set: the false-alarm rate).
+    """
+
+    hair: int = 0
+    hair_called: int = 0
+    small_pixels: int = 0
+    small_hit: int = 0
+    small_regions: int = 0
+    small_found: int = 0
+    pixels: int = 0
+    called: int = 0
+
+    def add(self, pred: np.ndarray, truth: np.ndarray, hair: np.ndarray | None = None) -> None:
+        pred = np.asarray(pred).astype(bool)
+        self.pixels += pred.size
+        self.called += int(np.count_nonzero(pred))
+        if hair is not None:
+            self.hair += int(np.count_nonzero(hair))
+            self.hair_called += int(np.count_nonzero(pred & hair))
+        labels, n = small_regions(truth)
+        if n:
+            inside = labels > 0
+            self.small_pixels += int(np.count_nonzero(inside))
+            self.small_hit += int(np.count_nonzero(pred & inside))
+            size = np.bincount(labels[inside], minlength=n + 1)[1:]
+            hit = np.bincount(labels[inside & pred], minlength=n + 1)[1:]
+            self.small_regions += n
+            self.small_found += int(np.count_nonzero(2 * hit >= size))
+
+    def summary(self) -> dict[str, float | int | None]:
+        def share(a: int, b: int) -> float | None:
+            return a / b if b else None
+
+        return {
+            "hair_called_skin": share(self.hair_called, self.hair),
+            "hair_pixels": self.hair,
+            "small_region_recall": share(self.small_hit, self.small_pixels),
+            "small_regions_found": share(self.small_found, self.small_regions),
+            "small_regions": self.small_regions,
+            "called_skin": share(self.called, self.pixels),
+        }
+
+
 @dataclass
 class MetricAccumulator:
-    """Collects per-image scores and pooled counts; summary() gives mean, std and pooled values."""
+    """Collects per-image scores and pooled counts; summary() gives mean, std and pooled values, and the
+    failure-mode numbers (:class:`FailureCounts`) under ``failure``."""
 
     per_image: list[dict[str, float]] = field(default_factory=list)
     total: Counts = field(default_factory=lambda: Counts(0, 0, 0, 0))
+    failure: FailureCounts = field(default_factory=FailureCounts)
 
-    def add(self, pred: np.ndarray, truth: np.ndarray) -> dict[str, float]:
+    def add(self, pred: np.ndarray, truth: np.ndarray, hair: np.ndarray | None = None) -> dict[str, float]:
+        self.failure.add(pred, truth, hair)
         return self.add_counts(confusion(pred, truth))
 
     def add_counts(self, c: Counts) -> dict[str, float]:
@@ -82,6 +150,7 @@ class MetricAccumulator:
                 "std": float(vals.std()) if vals.size else float("nan"),
                 "pooled": pooled[name],
             }
+        out["failure"] = self.failure.summary()
         return out
 
 

@@ -72,3 +72,25 @@ def test_shared_data_layout(shared_data):
     assert ds.split_counts() == {"train": 500, "val": 121}
     hgr = open_dataset(shared_data / "hgr1")
     assert hgr.split_source == "crc32 holdout" and 0 < len(hgr.select("val")) < 100
+
+
+def test_hair_class_map_is_read_and_checked(tmp_path):
+    import cv2
+    import numpy as np
+
+    from skinmask.datasets import HAIR_CLASS, open_dataset, read_hair
+
+    root = tmp_path / "d"
+    for sub in ("images", "masks", "labels_multiclass"):
+        (root / sub).mkdir(parents=True)
+    cv2.imwrite(str(root / "images" / "a.png"), np.zeros((8, 10, 3), np.uint8))
+    cv2.imwrite(str(root / "masks" / "a.png"), np.zeros((8, 10), np.uint8))
+    labels = np.zeros((8, 10), np.uint8)
+    labels[:3] = HAIR_CLASS
+    labels[5:] = 2
+    cv2.imwrite(str(root / "labels_multiclass" / "a.png"), labels)
+    (sample,) = open_dataset(root).samples
+    hair = read_hair(sample, (8, 10))
+    assert hair.dtype == bool and hair.sum() == 30 and hair[:3].all()
+    with pytest.raises(Exception, match="class map is 10x8"):
+        read_hair(sample, (9, 10))

@@ -68,3 +68,30 @@ def test_choose_threshold_prefers_separating_value():
     thr, info = choose_threshold({"a": [sweep_counts(prob, truth)]})
     assert 0.45 < thr <= 0.8
     assert info["objective"] == pytest.approx(1.0)
+
+
+def test_small_regions_and_failure_counts_by_hand():
+    from skinmask.metrics import FailureCounts, small_regions
+
+    truth = np.zeros((60, 60), bool)
+    truth[2:6, 2:6] = True  # 16 px: small
+    truth[10:14, 40:45] = True  # 20 px: small
+    truth[30:60, 0:30] = True  # 900 px: large
+    labels, n = small_regions(truth, max_pixels=400)
+    assert n == 2 and np.count_nonzero(labels) == 36 and set(np.unique(labels)) == {0, 1, 2}
+    pred = np.zeros_like(truth)
+    pred[2:6, 2:4] = True  # half of the first small region: found
+    pred[10:11, 40:45] = True  # a quarter of the second: not found
+    hair = np.zeros_like(truth)
+    hair[0:2, :] = True  # 120 px of hair, 60 of them called skin (below)
+    pred[0:2, 0:30] = True
+    fc = FailureCounts()
+    fc.add(pred, truth, hair)
+    s = fc.summary()
+    assert s["small_region_recall"] == pytest.approx(13 / 36)
+    assert s["small_regions_found"] == pytest.approx(0.5) and s["small_regions"] == 2
+    assert s["hair_called_skin"] == pytest.approx(60 / 120)
+    assert s["called_skin"] == pytest.approx(np.count_nonzero(pred) / pred.size)
+    empty = FailureCounts()
+    empty.add(np.zeros((4, 4), bool), np.zeros((4, 4), bool))
+    assert empty.summary()["hair_called_skin"] is None and empty.summary()["small_region_recall"] is None

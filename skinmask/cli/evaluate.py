@@ -44,7 +44,10 @@ def evaluate(
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
 ) -> None:
-    """Precision, recall, F1 and IoU per dataset (per-image mean +- std, and pooled over all pixels).
+    """Precision, recall, F1 and IoU per dataset (per-image mean +- std, and pooled over all pixels), and
+    the failure modes: the share of hair called skin (sets with labels_multiclass/), the recall on small
+    skin regions (components of at most 400 pixels: pixel recall / share of regions found) and, on
+    --negatives folders, the share of no-people pixels called skin (FP rate).
 
     Examples:
 
@@ -111,7 +114,8 @@ def _print_table(reports: list[dict]) -> None:
 
     table = Table(title="skin segmentation: per-image mean ± std, and pooled over all pixels", title_style="bold",
                   box=box.SIMPLE_HEAD)
-    for col in ("dataset", "split", "n", "method", "precision", "recall", "F1", "IoU", "F1 pool", "IoU pool", "FP rate"):
+    for col in ("dataset", "split", "n", "method", "precision", "recall", "F1", "IoU", "F1 pool", "IoU pool", "FP rate",
+                "hair→skin", "small recall", "small found"):
         table.add_column(col, justify="left" if col in ("dataset", "split", "method") else "right", no_wrap=True)
     for rep in reports:
         first = True
@@ -125,6 +129,7 @@ def _print_table(reports: list[dict]) -> None:
                 method, "–" if neg else ms("precision"), "–" if neg else ms("recall"), "–" if neg else ms("f1"),
                 "–" if neg else ms("iou"), "–" if neg else f"{s['f1']['pooled']:.3f}",
                 "–" if neg else f"{s['iou']['pooled']:.3f}", f"{s['fpr']['pooled']:.3f}",
+                *(_share(s["failure"][k]) for k in ("hair_called_skin", "small_region_recall", "small_regions_found")),
             )
             first = False
         table.add_section()
@@ -132,6 +137,10 @@ def _print_table(reports: list[dict]) -> None:
 
     # a wide table: never squeeze it into 80 columns when stderr is a file or a narrow terminal
     Console(stderr=True, highlight=False, width=max(common.console.width, 150)).print(table)
+
+
+def _share(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3f}"
 
 
 def register(app: typer.Typer) -> None:
