@@ -9,6 +9,9 @@ import math
 from dataclasses import dataclass
 
 N_FILTERS = 32
+# The person prior, when an architecture takes it, is a 4th input channel: uint8 probability p8 (0..255) at
+# the working size, normalised like the pixels: x = (p8 / 255 - 0.5) / 0.5.
+PRIOR_MEAN, PRIOR_STD = 0.5, 0.5
 
 
 @dataclass(frozen=True)
@@ -19,6 +22,12 @@ class ArchSpec:
     stem_channels: tuple[int, ...]  # output channels of each stem conv (empty: no stem)
     stem_dilations: tuple[int, ...]  # dilation of each stem conv
     description: str
+    prior: bool = False  # takes the person probability of the weights' prior network as a 4th input channel
+
+    @property
+    def in_channels(self) -> int:
+        """Input channels of the first convolution: RGB, plus the person prior where the arch takes one."""
+        return 3 + int(self.prior)
 
     @property
     def summary(self) -> str:
@@ -55,6 +64,22 @@ ARCHITECTURES: dict[str, ArchSpec] = {
         (1, 2, 4),
         "3x3, dilated 3x3 (d=2, d=4) stem, 16 channels -> 3x3 conv -> 32 tanh -> 1x1 projection",
     ),
+    "softconv-prior": ArchSpec(
+        "softconv-prior",
+        (6, 8, 8),
+        (1, 2, 4),
+        "RGB + person prior (4 channels) -> 3x3 (6), dilated 3x3 d=2 (8), d=4 (8) stem -> 3x3 conv -> 32 tanh "
+        "-> 1x1 projection",
+        prior=True,
+    ),
+    "softconv-prior8": ArchSpec(
+        "softconv-prior8",
+        (6, 8, 8, 8),
+        (1, 2, 4, 8),
+        "RGB + person prior (4 channels) -> 3x3 (6), dilated 3x3 d=2 (8), d=4 (8), d=8 (8) stem -> 3x3 conv "
+        "-> 32 tanh -> 1x1 projection",
+        prior=True,
+    ),
 }
 
 
@@ -67,7 +92,7 @@ def state_shapes(arch: str) -> dict[str, tuple[int, ...]]:
     """Name and shape of every tensor in the state_dict of ``SkinNet(arch)``."""
     spec = ARCHITECTURES[arch]
     shapes: dict[str, tuple[int, ...]] = {}
-    in_ch = 3
+    in_ch = spec.in_channels
     for i, out_ch in enumerate(spec.stem_channels):  # stem = [conv, relu] * n
         shapes[f"stem.{2 * i}.weight"], shapes[f"stem.{2 * i}.bias"] = (out_ch, in_ch, 3, 3), (out_ch,)
         in_ch = out_ch

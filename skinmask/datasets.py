@@ -62,6 +62,11 @@ class Dataset:
             out[s.split] = out.get(s.split, 0) + 1
         return out
 
+    def has_heldout(self) -> bool:
+        """Whether any image is held out (val or test); a set without one can only be trained on."""
+        counts = self.split_counts()
+        return bool(counts.get("val") or counts.get("test"))
+
     def heldout_name(self) -> str:
         counts = self.split_counts()
         for name in ("val", "test"):

@@ -14,8 +14,11 @@ weights are read as numpy arrays, and torch loads only if something asks for ``m
 
 Both engines expose the same two calls on uint8 BGR frames (B, H, W, 3) at the working size:
 
-- ``probabilities(frames) -> (B, H, W) float32``
-- ``probabilities_and_activations(frames) -> ((B, H, W), (B, 32, H, W)) float32``
+- ``probabilities(frames, prior=None) -> (B, H, W) float32``
+- ``probabilities_and_activations(frames, prior=None) -> ((B, H, W), (B, 32, H, W)) float32``
+
+``prior`` is the person probability (B, H, W) uint8 (0..255) at the same size, for architectures
+that take it (``ArchSpec.prior``; :mod:`skinmask.prior` computes it); the others ignore it.
 
 Building the graph takes a few milliseconds, so it is built in memory at load time: nothing is cached
 on disk and read-only installations need nothing written.
@@ -31,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from .archs import ARCHITECTURES, N_FILTERS, receptive_radius
+from .archs import ARCHITECTURES, N_FILTERS, PRIOR_MEAN, PRIOR_STD, receptive_radius
 from .devices import cuda_present, select_device
 from .errors import DeviceError, UsageError
 from .weights import InputSpec
@@ -43,22 +46,35 @@ if TYPE_CHECKING:
 
 ENGINES = ("auto", "onnxruntime", "torch")
 OPSET = 17
-INPUT_NAME, PROB_NAME, ACTS_NAME = "frames", "prob", "activations"
+INPUT_NAME, PRIOR_NAME, PROB_NAME, ACTS_NAME = "frames", "prior", "prob", "activations"
 
 
 class Engine(Protocol):
     name: str
 
-    def probabilities(self, frames: np.ndarray) -> np.ndarray: ...
+    def probabilities(self, frames: np.ndarray, prior: np.ndarray | None = None) -> np.ndarray: ...
 
-    def probabilities_and_activations(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
+    def probabilities_and_activations(self, frames: np.ndarray,
+                                      prior: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+def _check_prior(arch: str, frames: np.ndarray, prior: np.ndarray | None) -> np.ndarray | None:
+    """The prior as the arch needs it: (B, H, W) uint8 matching the frames, or None for archs without one."""
+    if not ARCHITECTURES[arch].prior:
+        return None
+    if prior is None:
+        raise ValueError(f"architecture {arch!r} needs the person prior (B, H, W) uint8 beside the frames")
+    if prior.shape != frames.shape[:3] or prior.dtype != np.uint8:
+        raise ValueError(f"prior {prior.shape} {prior.dtype} does not fit frames {frames.shape}: need (B, H, W) uint8")
+    return np.ascontiguousarray(prior)
 
 
 # --------------------------------------------------------------------------------------------- torch
 
 
-def to_input(frames: np.ndarray, spec: InputSpec, device: torch.device) -> torch.Tensor:
-    """uint8 BGR frames (B, H, W, 3) -> normalised network input (B, 3, H, W) float32."""
+def to_input(frames: np.ndarray, spec: InputSpec, device: torch.device, prior: np.ndarray | None = None) -> torch.Tensor:
+    """uint8 BGR frames (B, H, W, 3) -> normalised network input (B, 3, H, W) float32; with a uint8 person
+    prior (B, H, W) it is the 4th channel, (B, 4, H, W)."""
     import torch
 
     t = torch.from_numpy(np.ascontiguousarray(frames)).to(device)  # (B, H, W, 3) uint8
@@ -67,7 +83,11 @@ def to_input(frames: np.ndarray, spec: InputSpec, device: torch.device) -> torch
     x = t.permute(0, 3, 1, 2).float()  # (B, 3, H, W)
     std = torch.tensor(spec.std, device=device).view(1, 3, 1, 1)
     mean = torch.tensor(spec.mean, device=device).view(1, 3, 1, 1)
-    return (x / 255.0 - mean) / std
+    x = (x / 255.0 - mean) / std
+    if prior is None:
+        return x
+    p = torch.from_numpy(np.ascontiguousarray(prior)).to(device).float()[:, None]  # (B, 1, H, W)
+    return torch.cat([x, (p / 255.0 - PRIOR_MEAN) / PRIOR_STD], dim=1)  # (B, 4, H, W)
 
 
 class TorchEngine:
@@ -78,18 +98,21 @@ class TorchEngine:
     def __init__(self, net: SkinNet, spec: InputSpec, device: torch.device) -> None:
         self.net, self.spec, self.device = net, spec, device
 
-    def probabilities(self, frames: np.ndarray) -> np.ndarray:
+    def probabilities(self, frames: np.ndarray, prior: np.ndarray | None = None) -> np.ndarray:
         import torch
 
+        prior = _check_prior(self.net.arch, frames, prior)
         with torch.inference_mode():
-            prob = self.net(to_input(frames, self.spec, self.device))  # (B, 1, H, W)
+            prob = self.net(to_input(frames, self.spec, self.device, prior))  # (B, 1, H, W)
             return prob[:, 0].float().cpu().numpy()
 
-    def probabilities_and_activations(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def probabilities_and_activations(self, frames: np.ndarray,
+                                      prior: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         import torch
 
+        prior = _check_prior(self.net.arch, frames, prior)
         with torch.inference_mode():
-            prob, acts = self.net(to_input(frames, self.spec, self.device), return_activations=True)
+            prob, acts = self.net(to_input(frames, self.spec, self.device, prior), return_activations=True)
             return prob[:, 0].float().cpu().numpy(), acts.float().cpu().numpy()
 
 
@@ -117,8 +140,9 @@ def build_onnx(state: Mapping[str, np.ndarray], arch: str, spec: InputSpec, acti
     ``state`` is the state_dict of ``SkinNet(arch)`` as numpy arrays. Preprocessing is folded in
     exactly: the graph subtracts 255 * mean (so zero padding means what it means in PyTorch, where the
     normalised input is padded with zeros), and the 1 / (255 * std) scale and the BGR -> RGB swap go
-    into the first convolution's weights. With ``activations`` the 32 tanh maps (N, 32, H, W) are a
-    second output.
+    into the first convolution's weights. Architectures with a person prior take a second input,
+    ``prior`` (N, H, W) uint8, centred the same way and concatenated as the 4th channel. With
+    ``activations`` the 32 tanh maps (N, 32, H, W) are a second output.
     """
     import onnx
     from onnx import TensorProto, helper, numpy_helper
@@ -146,12 +170,22 @@ def build_onnx(state: Mapping[str, np.ndarray], arch: str, spec: InputSpec, acti
     nodes.append(helper.make_node("Cast", ["nchw_u8"], ["nchw"], to=TensorProto.FLOAT))
     nodes.append(helper.make_node("Sub", ["nchw", const("mean255", (255.0 * mean_bgr).reshape(1, 3, 1, 1))], ["centred"]))
     x = "centred"
+    inputs = [helper.make_tensor_value_info(INPUT_NAME, TensorProto.UINT8, ["N", "H", "W", 3])]
+    if arch_spec.prior:
+        inputs.append(helper.make_tensor_value_info(PRIOR_NAME, TensorProto.UINT8, ["N", "H", "W"]))
+        nodes.append(helper.make_node("Unsqueeze", [PRIOR_NAME, const("prior_axes", [1], np.int64)], ["prior_u8"]))
+        nodes.append(helper.make_node("Cast", ["prior_u8"], ["prior_f"], to=TensorProto.FLOAT))
+        nodes.append(helper.make_node("Sub", ["prior_f", const("prior_mean255", [255.0 * PRIOR_MEAN])], ["prior_c"]))
+        nodes.append(helper.make_node("Concat", ["centred", "prior_c"], ["centred4"], axis=1))
+        x = "centred4"
     for i, (prefix, dil, act) in enumerate(layers):
         w, b = w64[f"{prefix}.weight"], w64[f"{prefix}.bias"]
         if i == 0:  # fold channel order and 1/(255 std) into the first conv: its input channel c is BGR channel c
             w_bgr = np.empty_like(w)
             for k, c in enumerate(order):
                 w_bgr[:, c] = w[:, k] / (255.0 * std_bgr[c])
+            if arch_spec.prior:  # the 4th channel: the centred prior, scaled by 1 / (255 std)
+                w_bgr[:, 3] = w[:, 3] / (255.0 * PRIOR_STD)
             w = w_bgr
         k = int(w.shape[-1])
         pad = dil * (k // 2)  # "same" padding, as in SkinNet
@@ -166,11 +200,7 @@ def build_onnx(state: Mapping[str, np.ndarray], arch: str, spec: InputSpec, acti
     outputs = [helper.make_tensor_value_info(PROB_NAME, TensorProto.FLOAT, ["N", "H", "W"])]
     if activations:
         outputs.append(helper.make_tensor_value_info(ACTS_NAME, TensorProto.FLOAT, ["N", N_FILTERS, "H", "W"]))
-    graph = helper.make_graph(
-        nodes, f"skinmask_{arch}",
-        [helper.make_tensor_value_info(INPUT_NAME, TensorProto.UINT8, ["N", "H", "W", 3])],
-        outputs, initializer=inits,
-    )
+    graph = helper.make_graph(nodes, f"skinmask_{arch}", inputs, outputs, initializer=inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="skinmask")
     model.ir_version = 8
     onnx.checker.check_model(model)
@@ -247,12 +277,16 @@ class OnnxEngine:
         return ort.InferenceSession(proto.SerializeToString(), _session_options(threads, self.arch),
                                     providers=self.providers)
 
-    def probabilities(self, frames: np.ndarray) -> np.ndarray:
+    def _feeds(self, frames: np.ndarray, prior: np.ndarray | None) -> dict[str, np.ndarray]:
+        return {INPUT_NAME: frames} if prior is None else {INPUT_NAME: frames, PRIOR_NAME: prior}
+
+    def probabilities(self, frames: np.ndarray, prior: np.ndarray | None = None) -> np.ndarray:
         frames = np.ascontiguousarray(frames)
+        prior = _check_prior(self.arch, frames, prior)
         b, h, w = frames.shape[:3]
         rows = max(STRIP_PIXELS // max(1, w), 8 * self.radius)  # halo rows cost at most 1/4 more
         if not self.strips or (rows >= h and b * h * w <= STRIP_PIXELS):
-            (prob,) = self._prob_session.run([PROB_NAME], {INPUT_NAME: frames})
+            (prob,) = self._prob_session.run([PROB_NAME], self._feeds(frames, prior))
             return prob
         # Overlapping strips of rows of one frame: each carries `radius` rows of context on both sides,
         # so every kept row sees exactly what it sees in the whole frame (same result, bounded memory).
@@ -262,7 +296,8 @@ class OnnxEngine:
         def strip(i: int, y0: int) -> None:
             y1 = min(y0 + rows, h)
             ya, yb = max(y0 - r, 0), min(y1 + r, h)
-            (p,) = self._prob_session.run([PROB_NAME], {INPUT_NAME: frames[i : i + 1, ya:yb]})
+            part = None if prior is None else prior[i : i + 1, ya:yb]
+            (p,) = self._prob_session.run([PROB_NAME], self._feeds(frames[i : i + 1, ya:yb], part))
             out[i, y0:y1] = p[0, y0 - ya : y1 - ya]
 
         tasks = [(i, y0) for i in range(b) for y0 in range(0, h, rows)]
@@ -274,11 +309,13 @@ class OnnxEngine:
                 f.result()
         return out
 
-    def probabilities_and_activations(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def probabilities_and_activations(self, frames: np.ndarray,
+                                      prior: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         with self._lock:
             if self._acts_session is None:
                 self._acts_session = self._session(activations=True, threads=self.threads)
-        prob, acts = self._acts_session.run([PROB_NAME, ACTS_NAME], {INPUT_NAME: np.ascontiguousarray(frames)})
+        frames = np.ascontiguousarray(frames)
+        prob, acts = self._acts_session.run([PROB_NAME, ACTS_NAME], self._feeds(frames, _check_prior(self.arch, frames, prior)))
         return prob, acts
 
 

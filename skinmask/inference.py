@@ -12,6 +12,8 @@ from .archs import receptive_radius
 from .devices import select_device
 from .engines import OnnxEngine, TorchEngine, pick
 from .errors import InputError
+from .prior import PersonPrior
+from .temporal import FrameStream
 from .maps import (MAX_WORKING_PIXELS, MIN_WORKING_PIXELS, mask_from_working, resize_frames, resize_maps,
                    upsample_map, working_scale)
 from .weights import WeightsMeta, read_weights, resolve_weights
@@ -59,8 +61,11 @@ class SkinModel:
     state: dict[str, np.ndarray] | None = field(default=None, repr=False, compare=False)
     max_working_pixels: int | None = MAX_WORKING_PIXELS  # see MAX_WORKING_PIXELS
     min_working_pixels: int | None = MIN_WORKING_PIXELS  # see MIN_WORKING_PIXELS
+    prior: PersonPrior | None = field(default=None, repr=False, compare=False)  # the prior network (meta.prior)
 
     def __post_init__(self) -> None:
+        if self.prior is None and self.meta.prior is not None:
+            self.prior = PersonPrior(self.meta.prior)
         if self.net is None:
             if self.state is None:
                 raise ValueError("SkinModel needs a network or its state")
@@ -95,17 +100,30 @@ class SkinModel:
         """Skin probability (B, H, W) float32 for uint8 BGR frames (B, H, W, 3) of one size."""
         return resize_maps(self.working_probabilities(frames), frames.shape[1:3])
 
-    def working_probabilities(self, frames: np.ndarray) -> np.ndarray:
+    def working_probabilities(self, frames: np.ndarray, stream: FrameStream | None = None) -> np.ndarray:
         """Skin probability (B, h, w) float32 at the working size (:meth:`working_scale`), not upsampled:
-        what the pipeline carries, so masks and statistics need not touch full-size float maps."""
-        return self._run(self._to_working(frames))
+        what the pipeline carries, so masks and statistics need not touch full-size float maps.
+
+        ``stream``: consecutive frames of one video (:class:`skinmask.temporal.FrameStream`): the
+        person prior is reused between refreshes and the maps are smoothed over time."""
+        return self._run(self._to_working(frames), stream)
 
     def _to_working(self, frames: np.ndarray) -> np.ndarray:
         """Frames (B, H, W, 3) resized to the working size (the same array at scale 1)."""
         return resize_frames(frames, self.working_scale(*frames.shape[1:3]))
 
-    def _run(self, frames: np.ndarray) -> np.ndarray:
-        return self._engine().probabilities(frames)  # (B, H, W) float32
+    def priors(self, frames: np.ndarray, stream: FrameStream | None = None) -> np.ndarray | None:
+        """The person prior (B, h, w) uint8 for working frames (B, h, w, 3); None for nets without one."""
+        if self.prior is None:
+            return None
+        return self.prior.maps(frames) if stream is None else stream.priors(frames, self.prior.maps)
+
+    def _run(self, frames: np.ndarray, stream: FrameStream | None = None, prior: np.ndarray | None = None) -> np.ndarray:
+        if prior is None:
+            prior = self.priors(frames, stream)
+        engine = self._engine()
+        probs = engine.probabilities(frames) if prior is None else engine.probabilities(frames, prior)  # (B, h, w)
+        return probs if stream is None else stream.smooth(frames, probs)
 
     def probabilities_and_activations(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Probabilities (B, H, W) and the 32 tanh activation maps (B, 32, h, w), float32.
@@ -115,9 +133,14 @@ class SkinModel:
         prob, acts = self.working_probabilities_and_activations(frames)
         return resize_maps(prob, frames.shape[1:3]), acts
 
-    def working_probabilities_and_activations(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def working_probabilities_and_activations(self, frames: np.ndarray,
+                                              stream: FrameStream | None = None) -> tuple[np.ndarray, np.ndarray]:
         """As :meth:`probabilities_and_activations`, with the probabilities at the working size too."""
-        return self._engine().probabilities_and_activations(self._to_working(frames))
+        small = self._to_working(frames)
+        prior, engine = self.priors(small, stream), self._engine()
+        prob, acts = (engine.probabilities_and_activations(small) if prior is None
+                      else engine.probabilities_and_activations(small, prior))
+        return (prob if stream is None else stream.smooth(small, prob)), acts
 
     def working_scale(self, height: int, width: int) -> float:
         """The scale the network runs at for frames of this size (see :func:`working_scale`)."""
@@ -139,6 +162,7 @@ class SkinModel:
         if h * w <= TILE_PIXELS:
             return self.working_probabilities(bgr[None])[0]
         small = self._to_working(bgr[None])[0]
+        prior = self.priors(small[None])  # of the whole image, then cut like the tiles
         sh, sw = small.shape[:2]
         pad = receptive_radius(self.meta.arch)
         out = np.empty((sh, sw), np.float32)
@@ -147,7 +171,8 @@ class SkinModel:
                 y1, x1 = min(y0 + TILE_SIZE, sh), min(x0 + TILE_SIZE, sw)
                 ya, xa = max(y0 - pad, 0), max(x0 - pad, 0)
                 yb, xb = min(y1 + pad, sh), min(x1 + pad, sw)
-                tile = self._run(np.ascontiguousarray(small[None, ya:yb, xa:xb]))[0]
+                part = None if prior is None else np.ascontiguousarray(prior[:, ya:yb, xa:xb])
+                tile = self._run(np.ascontiguousarray(small[None, ya:yb, xa:xb]), prior=part)[0]
                 out[y0:y1, x0:x1] = tile[y0 - ya : y1 - ya, x0 - xa : x1 - xa]
         return out
 

@@ -17,6 +17,9 @@ how much the projection listens to one filter.
 - ``softconv-ctx16``: the same stem with 16 channels per layer (about 2.8x the cost).
 - ``softconv-ctx4`` / ``softconv-ctx8``: 4 channels per stem layer / a fourth stem conv at dilation 8
   (receptive field 33x33); measured in the model card, not shipped.
+- ``softconv-prior`` / ``softconv-prior8``: the ``softconv-ctx`` / ``-ctx8`` stems with a 4th input
+  channel, the person probability of a whole-frame person segmenter (the weights' prior network,
+  :mod:`skinmask.prior`): context from the whole frame, which the network learns when to trust.
 
 Pure torch: tensors in, tensors out; no files, no OpenCV, no printing.
 """
@@ -39,7 +42,7 @@ class SkinNet(nn.Module):
         spec = ARCHITECTURES[arch]
         self.arch = arch
         layers: list[nn.Module] = []
-        in_ch = 3
+        in_ch = spec.in_channels
         for out_ch, dil in zip(spec.stem_channels, spec.stem_dilations):
             layers += [nn.Conv2d(in_ch, out_ch, 3, padding=dil, dilation=dil), nn.ReLU(inplace=True)]
             in_ch = out_ch
@@ -55,7 +58,8 @@ class SkinNet(nn.Module):
     def forward(
         self, x: torch.Tensor, return_activations: bool = False
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-        """Skin probability (B, 1, H, W) for normalised input x (B, 3, H, W); optionally the 32 maps."""
+        """Skin probability (B, 1, H, W) for normalised input x (B, C, H, W) (C = 3, or 4 with the person
+        prior as the last channel); optionally the 32 maps."""
         feats = self.stem(x)  # (B, C, H, W)
         acts = torch.tanh(self.conv1(feats))  # (B, 32, H, W)
         prob = torch.sigmoid(self.softconv(acts))  # (B, 1, H, W)

@@ -23,6 +23,7 @@ import numpy as np
 from .inference import SkinModel
 from .maps import mask_from_working, upsample_map
 from .media import TimedFrame, VideoReader, is_video, read_image
+from .temporal import FrameStream
 
 _DONE = object()
 
@@ -134,18 +135,22 @@ def run_frames(
     batch_size: int = 4,
     want_activations: Callable[[int], bool] | None = None,
     fps: float | None = None,
+    stream: FrameStream | None = None,
 ) -> Iterator[FrameResult]:
-    """Run the model over a frame stream, yielding one FrameResult per frame, in order.
+    """Run the model over a frame stream (the frames of one video), yielding one FrameResult per frame, in order.
 
     ``frames`` are TimedFrame records (e.g. :meth:`skinmask.media.VideoReader.timed`) or plain BGR
     arrays, which are timed at index / ``fps`` (see :func:`timed`).
 
     ``want_activations(i)`` says which frames also carry their 32 activation maps (costly: keep rare).
+    ``stream`` carries the video's state (:class:`skinmask.temporal.FrameStream`: the person prior
+    refreshed every few frames, the motion-adaptive smoothing of the maps); default: a fresh one.
     The model runs in its own thread, a bounded queue ahead of the consumer, so whatever the caller
     does with each result (encode, write, statistics) overlaps the next batch's inference.
     """
     size = max(1, batch_size)
-    return prefetch(_run_batches(model, timed(frames, fps), size, want_activations), depth=size)
+    return prefetch(_run_batches(model, timed(frames, fps), size, want_activations, stream or FrameStream()),
+                    depth=size)
 
 
 def _run_batches(
@@ -153,15 +158,16 @@ def _run_batches(
     frames: Iterable[TimedFrame],
     batch_size: int,
     want_activations: Callable[[int], bool] | None,
+    stream: FrameStream,
 ) -> Iterator[FrameResult]:
     index = 0
     for batch in batches(frames, batch_size):
         stack = np.stack([f.image for f in batch])  # (B, H, W, 3)
         wanted = [want_activations is not None and want_activations(index + k) for k in range(len(batch))]
         if any(wanted):
-            probs, acts = model.working_probabilities_and_activations(stack)
+            probs, acts = model.working_probabilities_and_activations(stack, stream)
         else:
-            probs, acts = model.working_probabilities(stack), None
+            probs, acts = model.working_probabilities(stack, stream), None
         for k, frame in enumerate(batch):
             yield FrameResult(index, frame.time_s, frame.image, probs[k],
                               acts[k] if acts is not None and wanted[k] else None)

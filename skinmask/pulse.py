@@ -74,8 +74,9 @@ class RuleMasker:
             raise ValueError(f"unknown baseline mask {kind!r}")
         self.kind = kind
 
-    def working_probabilities(self, frames: np.ndarray) -> np.ndarray:
-        """(B, H, W) 0/1 weights at the frames' own size (the rules need no working scale)."""
+    def working_probabilities(self, frames: np.ndarray, stream: object = None) -> np.ndarray:
+        """(B, H, W) 0/1 weights at the frames' own size (the rules need no working scale; a rule's mask is
+        not smoothed over time, so ``stream`` is ignored)."""
         if self.kind == "whole":
             return np.ones(frames.shape[:3], np.float32)
         from .baselines import ycrcb_mask

@@ -63,6 +63,9 @@ class TrainConfig:
     val_images: int = 16  # per dataset, for the progress F1
     threads: int = 2
     init: str | None = None  # weights to start from (fine-tuning)
+    hair_weight: float = 1.0  # BCE weight of labelled hair pixels (labelled_multiclass/): an explicit negative
+    hard_negatives: float = 0.0  # probability a negative crop is centred on a skin-coloured pixel (YCrCb rule)
+    person_paste: float = 0.0  # probability a negative crop gets a whole person crop, shrunk, pasted onto it
 
 
 @dataclass
@@ -70,9 +73,10 @@ class _Source:
     name: str
     images: list[np.ndarray]
     masks: list[np.ndarray]  # float32 0..1, same size as the image
-    skin_points: list[np.ndarray]  # (N, 2) y, x of some skin pixels per image
+    skin_points: list[np.ndarray]  # (N, 2) y, x of some skin pixels per image (negatives: skin-coloured pixels)
     weight: float
     negatives: bool = False
+    aux: list[np.ndarray | None] | None = None  # per image (H, W, 2) uint8: hair 0/255, person prior 0..255
 
 
 @dataclass
@@ -96,31 +100,54 @@ def _resize(image: np.ndarray, scale: float, interp: int) -> np.ndarray:
     return image if (h, w) == image.shape[:2] else cv2.resize(image, (w, h), interpolation=interp)
 
 
-def load_source(ds: Dataset, split: str, scale: float, weight: float, log: Callable[[str], None] | None = None) -> _Source:
+def _points(sel: np.ndarray, limit: int = 2000) -> np.ndarray:
+    ys, xs = np.nonzero(sel)
+    if ys.size > limit:
+        pick = np.linspace(0, ys.size - 1, limit).astype(np.int64)
+        ys, xs = ys[pick], xs[pick]
+    return np.stack([ys, xs], 1).astype(np.int32)
+
+
+def load_source(ds: Dataset, split: str, scale: float, weight: float, log: Callable[[str], None] | None = None,
+                prior: Callable[[Path, np.ndarray], np.ndarray] | None = None, hair: bool = False) -> _Source:
+    """A split of a dataset in RAM at the working scale. ``prior(image_path, working_image)`` gives the
+    person prior (h, w) uint8 for prior nets; ``hair`` keeps the hair class (labels_multiclass/) as aux."""
     import cv2
 
-    images, masks, points = [], [], []
+    from .baselines import ycrcb_mask
+    from .datasets import read_hair
+
+    images, masks, points, aux = [], [], [], []
     for s in ds.select(split):
         img, m = load_sample(s)
+        hair_mask = read_hair(s, m.shape) if hair else None
         img = _resize(img, scale, cv2.INTER_AREA)
         mf = _resize(m.astype(np.float32), scale, cv2.INTER_AREA)
         images.append(img)
         masks.append(mf)
-        ys, xs = np.nonzero(mf > 0.5)
-        if ys.size > 2000:
-            sel = np.linspace(0, ys.size - 1, 2000).astype(np.int64)
-            ys, xs = ys[sel], xs[sel]
-        points.append(np.stack([ys, xs], 1).astype(np.int32))
+        # negatives: skin-coloured pixels, the hard negatives a crop may be centred on
+        points.append(_points(ycrcb_mask(img) if ds.negatives else mf > 0.5))
+        if prior is None and hair_mask is None:
+            aux.append(None)
+            continue
+        a = np.zeros((*img.shape[:2], 2), np.uint8)
+        if hair_mask is not None:
+            a[..., 0] = np.rint(_resize(hair_mask.astype(np.float32), scale, cv2.INTER_AREA) * 255.0)
+        if prior is not None:
+            a[..., 1] = prior(s.image, img)
+        aux.append(a)
     if log:
         log(f"loaded {ds.name} [{split}]: {len(images)} images")
-    return _Source(ds.name, images, masks, points, weight, ds.negatives)
+    return _Source(ds.name, images, masks, points, weight, ds.negatives, aux if any(x is not None for x in aux) else None)
 
 
 # ----------------------------------------------------------------------------- augmentation
 
 
 def _crop(img: np.ndarray, mask: np.ndarray, pts: np.ndarray, size: int, rng: np.random.Generator,
-          cfg: TrainConfig, centre_on_skin: bool) -> tuple[np.ndarray, np.ndarray]:
+          cfg: TrainConfig, centre_on_skin: bool, aux: np.ndarray | None = None
+          ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """A random crop (size x size) of the image, its mask and its aux maps (same geometry)."""
     import cv2
 
     f = math.exp(rng.uniform(math.log(cfg.zoom[0]), math.log(cfg.zoom[1]))) if cfg.augment else 1.0
@@ -130,6 +157,8 @@ def _crop(img: np.ndarray, mask: np.ndarray, pts: np.ndarray, size: int, rng: np
         py, px = max(0, s - h), max(0, s - w)
         img = cv2.copyMakeBorder(img, py // 2, py - py // 2, px // 2, px - px // 2, cv2.BORDER_REFLECT_101)
         mask = cv2.copyMakeBorder(mask, py // 2, py - py // 2, px // 2, px - px // 2, cv2.BORDER_REFLECT_101)
+        if aux is not None:
+            aux = cv2.copyMakeBorder(aux, py // 2, py - py // 2, px // 2, px - px // 2, cv2.BORDER_REFLECT_101)
         pts = pts + np.array([py // 2, px // 2], np.int32) if pts.size else pts
         h, w = img.shape[:2]
     if centre_on_skin and pts.size:
@@ -141,15 +170,19 @@ def _crop(img: np.ndarray, mask: np.ndarray, pts: np.ndarray, size: int, rng: np
         x0 = int(rng.integers(0, w - s + 1))
     ci = img[y0:y0 + s, x0:x0 + s]
     cm = mask[y0:y0 + s, x0:x0 + s]
+    ca = None if aux is None else aux[y0:y0 + s, x0:x0 + s]
     if s != size:
         interp = cv2.INTER_AREA if s > size else cv2.INTER_LINEAR
         ci = cv2.resize(ci, (size, size), interpolation=interp)
         cm = cv2.resize(cm, (size, size), interpolation=cv2.INTER_LINEAR)
+        ca = None if ca is None else cv2.resize(ca, (size, size), interpolation=cv2.INTER_LINEAR)
     if cfg.augment and rng.random() < 0.5:
         ci, cm = ci[:, ::-1], cm[:, ::-1]
+        ca = None if ca is None else ca[:, ::-1]
     if cfg.augment and rng.random() < 0.1:
         ci, cm = ci[::-1], cm[::-1]
-    return np.ascontiguousarray(ci), np.ascontiguousarray(cm)
+        ca = None if ca is None else ca[::-1]
+    return np.ascontiguousarray(ci), np.ascontiguousarray(cm), None if ca is None else np.ascontiguousarray(ca)
 
 
 def photometric(img: np.ndarray, rng: np.random.Generator, strength: float = 1.0) -> np.ndarray:
@@ -194,26 +227,76 @@ class BatchMaker:
     def _sample(self, src: _Source) -> tuple[np.ndarray, np.ndarray]:
         rng, cfg = self.rng, self.cfg
         k = int(rng.integers(len(src.images)))
-        on_skin = (not src.negatives) and rng.random() < cfg.skin_crop
-        img, m = _crop(src.images[k], src.masks[k], src.skin_points[k], cfg.crop, rng, cfg, on_skin)
-        if src.negatives and self.labelled and rng.random() < cfg.paste:
+        if src.negatives:
+            on_skin = cfg.hard_negatives > 0 and rng.random() < cfg.hard_negatives  # a skin-coloured spot
+        else:
+            on_skin = rng.random() < cfg.skin_crop
+        img, m, a = _crop(src.images[k], src.masks[k], src.skin_points[k], cfg.crop, rng, cfg, on_skin,
+                          src.aux[k] if src.aux else None)
+        if src.negatives and self.labelled and cfg.person_paste > 0 and rng.random() < cfg.person_paste:
+            img, m, a = self._paste_person(img, a)
+        elif src.negatives and self.labelled and rng.random() < cfg.paste:
             donor = self.sources[self.labelled[int(rng.integers(len(self.labelled)))]]
             j = int(rng.integers(len(donor.images)))
-            fg, fm = _crop(donor.images[j], donor.masks[j], donor.skin_points[j], cfg.crop, rng, cfg, True)
-            a = fm[..., None]
-            img = np.clip(img.astype(np.float32) * (1 - a) + fg.astype(np.float32) * a + 0.5, 0, 255).astype(np.uint8)
+            fg, fm, fa = _crop(donor.images[j], donor.masks[j], donor.skin_points[j], cfg.crop, rng, cfg, True,
+                               donor.aux[j] if donor.aux else None)
+            alpha = fm[..., None]
+            img = np.clip(img.astype(np.float32) * (1 - alpha) + fg.astype(np.float32) * alpha + 0.5, 0, 255).astype(np.uint8)
             m = fm
+            if a is not None or fa is not None:  # the pasted skin carries its own prior, no hair
+                bg = a if a is not None else np.zeros((*fm.shape, 2), np.uint8)
+                fga = fa if fa is not None else np.zeros_like(bg)
+                a = np.zeros_like(bg)
+                a[..., 1] = np.rint(bg[..., 1] * (1 - fm) + fga[..., 1] * fm)
         if cfg.augment:
             img = photometric(img, rng, cfg.color_aug)
             if cfg.light_aug > 0:
                 gain = math.exp(rng.uniform(-cfg.light_aug, cfg.light_aug))
                 img = np.clip(img.astype(np.float32) * gain + 0.5, 0, 255).astype(np.uint8)
-        return img, m
+        return img, m, a
+
+    def _paste_person(self, img: np.ndarray, a: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """A labelled crop (a person: skin, and hair and clothes where the prior says person) shrunk 2-5x and
+        pasted at a random spot of a background crop: small people on clutter. The pasted prior is the
+        donor's scaled by U(0, 1): a small person may or may not be found by the segmenter."""
+        import cv2
+
+        rng, cfg = self.rng, self.cfg
+        donor = self.sources[self.labelled[int(rng.integers(len(self.labelled)))]]
+        j = int(rng.integers(len(donor.images)))
+        fg, fm, fa = _crop(donor.images[j], donor.masks[j], donor.skin_points[j], cfg.crop, rng, cfg, True,
+                           donor.aux[j] if donor.aux else None)
+        size = img.shape[0]
+        side = max(8, int(round(size / math.exp(rng.uniform(math.log(2.0), math.log(5.0))))))
+        fg = cv2.resize(fg, (side, side), interpolation=cv2.INTER_AREA)
+        fm = cv2.resize(fm, (side, side), interpolation=cv2.INTER_AREA)
+        person = fm if fa is None else np.maximum(fm, cv2.resize(fa[..., 1], (side, side), interpolation=cv2.INTER_AREA) / 255.0)
+        y0, x0 = int(rng.integers(0, size - side + 1)), int(rng.integers(0, size - side + 1))
+        out, m = img.astype(np.float32), np.zeros(img.shape[:2], np.float32)
+        alpha = person[..., None]
+        out[y0:y0 + side, x0:x0 + side] = out[y0:y0 + side, x0:x0 + side] * (1 - alpha) + fg.astype(np.float32) * alpha
+        m[y0:y0 + side, x0:x0 + side] = fm
+        if a is not None:
+            a = a.copy()
+            a[..., 0] = 0
+            trust = rng.uniform(0.0, 1.0)
+            region = a[y0:y0 + side, x0:x0 + side, 1].astype(np.float32)
+            a[y0:y0 + side, x0:x0 + side, 1] = np.rint(np.maximum(region, 255.0 * trust * person))
+        return np.clip(out + 0.5, 0, 255).astype(np.uint8), m, a
 
     def batch(self) -> tuple[np.ndarray, np.ndarray]:
+        """Crops (B, h, w, 3) uint8 and their soft masks (B, h, w) float32."""
+        imgs, masks, _ = self.batch_with_aux()
+        return imgs, masks
+
+    def batch_with_aux(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """As :meth:`batch`, plus the crops' aux maps (B, h, w, 2) uint8 (hair, prior) when any source has them."""
         idx = self.rng.choice(len(self.sources), size=self.cfg.batch, p=self.p)
-        pairs = [self._sample(self.sources[i]) for i in idx]
-        return np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
+        triples = [self._sample(self.sources[i]) for i in idx]
+        if all(t[2] is None for t in triples):
+            return np.stack([t[0] for t in triples]), np.stack([t[1] for t in triples]), None
+        aux = np.stack([t[2] if t[2] is not None else np.zeros((*t[1].shape, 2), np.uint8) for t in triples])
+        return np.stack([t[0] for t in triples]), np.stack([t[1] for t in triples]), aux
 
 
 # ----------------------------------------------------------------------------- training
@@ -236,8 +319,9 @@ def _quick_f1(net, meta, val: dict[str, _Source], threshold: float = 0.5) -> dic
     with torch.inference_mode():
         for name, src in val.items():
             f1s = []
-            for img, m in zip(src.images, src.masks):
-                p = net(to_input(img[None], meta.input, torch.device("cpu")))[0, 0].numpy()
+            for k, (img, m) in enumerate(zip(src.images, src.masks)):
+                prior = src.aux[k][None, ..., 1] if src.aux else None
+                p = net(to_input(img[None], meta.input, torch.device("cpu"), prior))[0, 0].numpy()
                 f1s.append(scores(confusion(p >= threshold, m > 0.5))["f1"])
             out[name] = float(np.mean(f1s)) if f1s else float("nan")
     return out
@@ -282,16 +366,33 @@ def train(
     if not 0.05 <= cfg.scale <= 1.0:
         raise UsageError(f"--scale {cfg.scale} is outside 0.05..1")
     meta = WeightsMeta(arch=cfg.arch, input=spec, threshold=0.5, scale=cfg.scale)
+    prior_fn = None
+    if ARCHITECTURES[cfg.arch].prior:  # the person prior: the run-time network, its maps cached on disk
+        from .prior import PersonPrior, PriorCache, default_prior_spec
+
+        meta.prior = init_meta.prior if cfg.init else default_prior_spec()
+        prior_fn = PriorCache(PersonPrior(meta.prior, threads=1))
+        log(f"person prior: {meta.prior.network} ({meta.prior.file}), maps cached in {prior_fn.folder}")
 
     # --- data
-    sources = [load_source(d, "train", cfg.scale, cfg.dataset_weights.get(d.name, 1.0), log) for d in datasets]
-    sources += [load_source(d, "train", cfg.scale, cfg.neg_weight / max(1, len(negatives)), log) for d in negatives]
+    hair = cfg.hair_weight != 1.0
+    sources = [load_source(d, "train", cfg.scale, cfg.dataset_weights.get(d.name, 1.0), log, prior_fn, hair)
+               for d in datasets]
+    sources += [load_source(d, "train", cfg.scale, cfg.neg_weight / max(1, len(negatives)), log, prior_fn)
+                for d in negatives]
     val_sets: dict[str, _Source] = {}
+    scored = [d for d in datasets if d.has_heldout()]  # sets without held-out images are only trained on
+    if not scored:
+        raise UsageError("no dataset has held-out (val or test) images to choose the threshold on")
     for d in datasets:
-        src = load_source(d, "heldout", cfg.scale, 1.0)
+        if not d.has_heldout():
+            log(f"{d.name}: no held-out images, used for training only")
+            continue
+        src = load_source(d, "heldout", cfg.scale, 1.0, prior=prior_fn)
         n = min(cfg.val_images, len(src.images))
         pick = np.linspace(0, len(src.images) - 1, n).astype(int) if n else []
-        val_sets[d.name] = _Source(d.name, [src.images[i] for i in pick], [src.masks[i] for i in pick], [], 1.0)
+        val_sets[d.name] = _Source(d.name, [src.images[i] for i in pick], [src.masks[i] for i in pick], [], 1.0,
+                                   aux=[src.aux[i] for i in pick] if src.aux else None)
     log(f"data loaded in {time.time() - t0:.0f} s")
 
     maker = BatchMaker(sources, cfg, cfg.seed)
@@ -303,7 +404,7 @@ def train(
             for _ in range(cfg.steps):
                 if stop.is_set():
                     return
-                q.put(maker.batch())
+                q.put(maker.batch_with_aux())
         except BaseException as exc:  # surface errors in the training loop
             q.put(exc)
 
@@ -322,15 +423,18 @@ def train(
             item = q.get()
             if isinstance(item, BaseException):
                 raise item
-            imgs, masks = item
+            imgs, masks, aux = item
             from .engines import to_input
 
-            x = to_input(imgs, spec, torch.device("cpu"))
+            x = to_input(imgs, spec, torch.device("cpu"), aux[..., 1] if prior_fn is not None else None)
             y = torch.from_numpy(masks)[:, None]
             logit = _logits(net, x)
             per_px = torch.nn.functional.binary_cross_entropy_with_logits(logit, y, reduction="none")
             if cfg.pos_weight != 1.0:
                 per_px = per_px * (1 + (pos_w - 1) * y)
+            if hair and aux is not None:  # labelled hair: an explicit negative, weighted
+                h = torch.from_numpy(aux[..., 0].astype(np.float32) / 255.0)[:, None]
+                per_px = per_px * (1 + (cfg.hair_weight - 1) * h)
             loss = per_px.mean()
             if cfg.dice > 0:  # per crop, so a crop with a little skin counts as much as one full of it
                 p = torch.sigmoid(logit)
@@ -387,11 +491,12 @@ def train(
         from .evaluation import calibrate_threshold
         from .inference import SkinModel
 
-        model = SkinModel(net=net, meta=meta, device=torch.device("cpu"))
-        thr, details = calibrate_threshold(model, datasets, log=log)
+        model = SkinModel(net=net, meta=meta, device=torch.device("cpu"),
+                          prior=prior_fn.prior if prior_fn is not None else None)
+        thr, details = calibrate_threshold(model, scored, log=log)
         meta.threshold = thr
         info["threshold_choice"] = ("maximises the mean over datasets of per-image F1 on their held-out splits: "
-                                    + ", ".join(f"{d.name} ({d.heldout_name()})" for d in datasets))
+                                    + ", ".join(f"{d.name} ({d.heldout_name()})" for d in scored))
         info["metrics"] = {"heldout_f1_at_threshold": details["per_dataset"], "objective": details["objective"]}
         log(f"threshold {thr:.2f}: mean held-out F1 {details['objective']:.3f} "
             + " ".join(f"{k}={v:.3f}" for k, v in details["per_dataset"].items()))

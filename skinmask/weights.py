@@ -11,6 +11,7 @@ import numpy as np
 
 from .archs import ARCHITECTURES, state_shapes
 from .errors import WeightsError
+from .prior import PriorSpec
 
 if TYPE_CHECKING:  # torch loads only where a torch network is built (the onnxruntime engine never needs it)
     from .model import SkinNet
@@ -43,9 +44,10 @@ class WeightsMeta:
     threshold: float = 0.5
     scale: float = 1.0  # the network runs on frames resized by this factor; masks come back full size
     info: dict[str, Any] = field(default_factory=dict)
+    prior: PriorSpec | None = None  # the person prior network, for architectures that take one
 
     def to_strings(self) -> dict[str, str]:
-        return {
+        out = {
             "skinmask_format": FORMAT_VERSION,
             "arch": self.arch,
             "input": json.dumps(asdict(self.input)),
@@ -53,6 +55,9 @@ class WeightsMeta:
             "scale": repr(float(self.scale)),
             "info": json.dumps(self.info, sort_keys=True),
         }
+        if self.prior is not None:
+            out["prior"] = json.dumps(self.prior.to_dict(), sort_keys=True)
+        return out
 
     @classmethod
     def from_strings(cls, meta: dict[str, str], path: Path) -> "WeightsMeta":
@@ -69,15 +74,19 @@ class WeightsMeta:
             threshold = float(meta["threshold"])
             scale = float(meta.get("scale", "1.0"))
             info = json.loads(meta.get("info", "{}"))
+            prior = PriorSpec.from_dict(json.loads(meta["prior"])) if "prior" in meta else None
         except (KeyError, ValueError, TypeError) as exc:
             raise WeightsError(f"bad metadata ({type(exc).__name__}: {exc})", path) from None
         if arch not in ARCHITECTURES:
             raise WeightsError(f"unknown architecture {arch!r} in metadata", path)
+        if ARCHITECTURES[arch].prior != (prior is not None):
+            raise WeightsError(f"architecture {arch!r} " + ("takes a person prior but the metadata names no prior "
+                               "network" if prior is None else "takes no prior, yet the metadata names one"), path)
         if not 0.0 <= threshold <= 1.0:
             raise WeightsError(f"threshold {threshold} in metadata is outside 0..1", path)
         if not 0.05 <= scale <= 1.0:
             raise WeightsError(f"scale {scale} in metadata is outside 0.05..1", path)
-        return cls(arch=arch, input=inp, threshold=threshold, scale=scale, info=info)
+        return cls(arch=arch, input=inp, threshold=threshold, scale=scale, info=info, prior=prior)
 
 
 def shipped_models_dir() -> Path:

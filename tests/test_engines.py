@@ -46,14 +46,24 @@ def _frames(b: int, h: int, w: int, seed: int = 0) -> np.ndarray:
 def test_engines_agree(arch: str, spec: InputSpec, monkeypatch: pytest.MonkeyPatch) -> None:
     net = _net(arch)
     frames = _frames(2, 71, 97)
-    ref_p, ref_a = TorchEngine(net, spec, CPU).probabilities_and_activations(frames)
+    # the person prior (archs that take one): a smooth blob, so the 4th channel matters
+    yy, xx = np.mgrid[:71, :97]
+    blob = np.exp(-((yy - 35) ** 2 + (xx - 50) ** 2) / 600.0)
+    prior = np.stack([np.rint(255 * blob), np.rint(255 * blob[::-1])]).astype(np.uint8) if ARCHITECTURES[arch].prior else None
+    ref_p, ref_a = TorchEngine(net, spec, CPU).probabilities_and_activations(frames, prior)
     ort = OnnxEngine(net_state(net), arch, spec, "cpu", threads=2)
-    p, a = ort.probabilities_and_activations(frames)
+    p, a = ort.probabilities_and_activations(frames, prior)
     assert p.shape == ref_p.shape == (2, 71, 97) and a.shape == ref_a.shape == (2, 32, 71, 97)
     assert np.abs(p - ref_p).max() < 1e-5 and np.abs(a - ref_a).max() < 1e-5
+    if prior is not None:  # the prior is an input that changes the answer, in both engines alike
+        flat = np.zeros_like(prior)
+        assert np.abs(ort.probabilities(frames, flat) - p).max() > 1e-2
+        assert np.abs(ort.probabilities(frames, flat) - TorchEngine(net, spec, CPU).probabilities(frames, flat)).max() < 1e-5
+        with pytest.raises(ValueError, match="needs the person prior"):
+            ort.probabilities(frames)
     # the strip path (overlapping bands of rows, run on a thread pool) gives the same map
     monkeypatch.setattr(engines, "STRIP_PIXELS", 97 * 4)
-    strips = ort.probabilities(frames)
+    strips = ort.probabilities(frames, prior)
     assert np.abs(strips - ref_p).max() < 1e-5
     assert np.abs(to_mask(strips).astype(int) - to_mask(ref_p).astype(int)).max() <= 1
 

@@ -54,7 +54,20 @@ def ref(tmp_path_factory: pytest.TempPathFactory) -> dict:
     res = run(["predict", "frames", "-o", "ref", "--json"], cwd=root)
     assert res.returncode == 0, res.stderr.decode()
     masks = [cv2.imread(str(root / "ref" / n), cv2.IMREAD_UNCHANGED) for n in names]
-    return {"root": root, "frames": frames, "names": names, "masks": masks, "json": res.stdout.decode()}
+    return {"root": root, "frames": frames, "names": names, "masks": masks, "json": res.stdout.decode(),
+            **_video_reference(frames)}
+
+
+def _video_reference(frames: list[np.ndarray]) -> dict:
+    """The same frames as one video, frame by frame through one FrameStream (temporal smoothing)."""
+    from skinmask.inference import load_model
+    from skinmask.maps import mask_from_working, upsample_map
+    from skinmask.temporal import FrameStream
+
+    model, stream = load_model(device="cpu"), FrameStream()
+    small = [model.working_probabilities(f[None], stream)[0] for f in frames]
+    return {"video_masks": [mask_from_working(p, f.shape[:2]) for p, f in zip(small, frames)],
+            "video_probs": [upsample_map(p, f.shape[:2]) for p, f in zip(small, frames)]}
 
 
 def test_json_lines_one_object_per_output_and_nothing_else(ref: dict) -> None:
@@ -90,7 +103,7 @@ def test_raw_frames_round_trip_match_predict_frame_by_frame(ref: dict) -> None:
     assert len(res.stdout) == N * W * H  # raw gray frames, same size, nothing else
     out = np.frombuffer(res.stdout, np.uint8).reshape(N, H, W)
     for i in range(N):
-        np.testing.assert_array_equal(out[i], ref["masks"][i], err_msg=f"frame {i}")
+        np.testing.assert_array_equal(out[i], ref["video_masks"][i], err_msg=f"frame {i}")
 
 
 def test_short_last_raw_frame_fails_naming_the_byte_count(ref: dict) -> None:
@@ -127,7 +140,7 @@ def test_ffmpeg_rawvideo_pipeline(ref: dict, tmp_path: Path) -> None:
     got = np.frombuffer(back, np.uint8).reshape(-1, H, W)
     assert len(got) == N
     for i in range(N):
-        np.testing.assert_array_equal(got[i], ref["masks"][i], err_msg=f"frame {i}")
+        np.testing.assert_array_equal(got[i], ref["video_masks"][i], err_msg=f"frame {i}")
 
 
 def test_from_path_list_with_spaces_missing_files_and_nul(ref: dict, tmp_path: Path) -> None:
@@ -181,7 +194,7 @@ def test_trace_streams_rows_that_match_masks_computed_directly(ref: dict) -> Non
     assert len(rows) == N
 
     model = load_model(device="cpu")
-    probs = model.probabilities(np.stack(frames))  # (N, H, W)
+    probs = ref["video_probs"]  # a stream of frames: smoothed over time like a video
     for i, (row, frame, prob) in enumerate(zip(rows, frames, probs)):
         index, t, fraction, r, g, b = row.split(",")
         assert int(index) == i and float(t) == pytest.approx(i / 10)
@@ -190,10 +203,10 @@ def test_trace_streams_rows_that_match_masks_computed_directly(ref: dict) -> Non
         w = np.where((bright >= 250) | (bright < 8), 0.0, prob.astype(np.float64))  # clipped pixels dropped
         want = [(frame[..., c] * w).sum() / w.sum() for c in (2, 1, 0)]  # R, G, B of a BGR frame
         np.testing.assert_allclose([float(r), float(g), float(b)], want, rtol=1e-4)
-        # and the soft mask predict wrote is the same probability map: exactly predict()'s 8-bit mask,
-        # within 1/255 of rounding the full-size float map
-        np.testing.assert_array_equal(predict(model, frame), ref["masks"][i])
-        assert np.abs(np.rint(prob * 255).astype(int) - ref["masks"][i]).max() <= 1
+        # and the soft mask a raw-frame predict writes is the same probability map, within 1/255 of
+        # rounding the full-size float map; the first frame has no past, so it is predict()'s own mask
+        assert np.abs(np.rint(prob * 255).astype(int) - ref["video_masks"][i]).max() <= 1
+    np.testing.assert_array_equal(predict(model, frames[0]), ref["masks"][0])
 
 
 def test_closed_pipe_downstream_ends_quietly(ref: dict, tmp_path: Path) -> None:

@@ -173,3 +173,57 @@ def test_safetensors_header_length_ending_in_0x80_still_loads(tmp_path):
         pytest.skip("no padding produced a 0x80 first byte")
     _, meta = load_weights(p)
     assert meta.info["pad"] == "x" * k
+
+
+def test_prior_net_trains_with_the_person_prior_and_carries_it(synth, tmp_path, monkeypatch):
+    """A prior architecture trains on cached person maps, names its prior network and checksum, and
+    both engines then compute the prior themselves and agree."""
+    from skinmask.inference import load_model
+    from skinmask.onnxnets import NETS
+
+    monkeypatch.setenv("SKINMASK_PRIOR_CACHE", str(tmp_path / "cache"))
+    ds, neg = synth
+    cfg = _cfg(arch="softconv-prior", scale=1.0, steps=4, crop=24)
+    r = train(ds, neg, cfg, calibrate=False)
+    assert r.meta.prior.network == "selfie_segmentation" and r.meta.prior.sha256 == NETS["selfie_segmentation"].sha256
+    cached = sorted((tmp_path / "cache").glob("*.png"))
+    assert len(cached) == len(ds[0].samples) + len(neg[0].select("train"))  # train + held-out, negatives' train
+    r2 = train(ds, neg, cfg, calibrate=False)  # from the cache: the same weights
+    for k, v in r.model.state_dict().items():
+        assert torch.equal(v, r2.model.state_dict()[k]), k
+    path = save_weights(tmp_path / "p.safetensors", r.model, r.meta)
+    img = np.random.default_rng(1).integers(0, 256, (40, 52, 3), dtype=np.uint8)
+    fast, ref = load_model(path, "cpu", "onnxruntime"), load_model(path, "cpu", "torch")
+    a, b = fast.probability_image(img), ref.probability_image(img)
+    assert a.shape == (40, 52) and np.abs(a - b).max() < 1e-5
+
+
+def test_hair_weight_and_person_paste(tmp_path):
+    """--hair-weight weighs labelled hair (changes the result); --person-paste puts labelled skin, shrunk,
+    onto negative crops."""
+    import cv2
+
+    root = make_dataset(tmp_path / "h", n=8, seed=1)
+    (root / "labels_multiclass").mkdir()
+    for p in sorted((root / "masks").glob("*.png")):
+        labels = np.zeros(cv2.imread(str(p), 0).shape, np.uint8)
+        labels[:12] = 1  # a band of "hair" along the top
+        cv2.imwrite(str(root / "labels_multiclass" / p.name), labels)
+    ds = [open_dataset(root)]
+    neg = [open_dataset(make_dataset(tmp_path / "n", n=3, seed=2), negatives=True)]
+    plain = train(ds, neg, _cfg(), calibrate=False).model.state_dict()
+    weighted = train(ds, neg, _cfg(hair_weight=5.0), calibrate=False).model.state_dict()
+    assert not torch.equal(plain["conv1.weight"], weighted["conv1.weight"])
+    src = load_source(ds[0], "train", 1.0, 1.0, hair=True)
+    assert src.aux is not None and src.aux[0][:12, :, 0].min() == 255 and src.aux[0][12:, :, 0].max() == 0
+    srcs = [src, load_source(neg[0], "train", 1.0, 1.0)]
+    maker = BatchMaker(srcs, _cfg(crop=32, person_paste=1.0, augment=False), seed=0)
+    for _ in range(10):
+        img, m, _a = maker._sample(srcs[1])
+        assert m.shape == (32, 32)
+        if m.max() > 0.5:  # a pasted person: its skin is at most a 16x16 box (shrunk at least 2x)
+            ys, xs = np.nonzero(m > 0.5)
+            assert ys.max() - ys.min() < 16 and xs.max() - xs.min() < 16
+            break
+    else:
+        pytest.fail("no pasted skin in 10 negative crops")

@@ -54,6 +54,14 @@ def train(
                                              "crop, colour ratios kept (0 = off; measured not to help the default).")] = 0.0,
     color_aug: Annotated[float, typer.Option("--color-aug", help="Strength of the illumination, white-balance, "
                                              "contrast and gamma jitter (0 = none, 1 = strong; measured to hurt, so off by default).")] = 0.0,
+    hair_weight: Annotated[float, typer.Option("--hair-weight", min=0.0, help="BCE weight of labelled hair pixels "
+                                               "(sets with labels_multiclass/, e.g. FASSEG): hair as an explicit "
+                                               "negative (1 = like any other pixel).")] = 1.0,
+    hard_negatives: Annotated[float, typer.Option("--hard-negatives", min=0.0, max=1.0, help="Probability a "
+                                                  "negatives crop is centred on a skin-coloured pixel (YCrCb rule).")] = 0.0,
+    person_paste: Annotated[float, typer.Option("--person-paste", min=0.0, max=1.0, help="Probability a negatives "
+                                                "crop gets a labelled crop (a person) shrunk 2-5x and pasted onto it "
+                                                "(small people on clutter).")] = 0.0,
     no_augment: Annotated[bool, typer.Option("--no-augment", help="Turn off augmentation.")] = False,
     threads: Annotated[int, typer.Option("--threads", min=1, help="CPU threads for torch.")] = 2,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the output file if it exists.")] = False,
@@ -96,13 +104,15 @@ def train(
     cfg = TrainConfig(arch=arch, scale=scale, steps=steps, batch=batch, crop=crop, lr=lr, seed=seed,
                       neg_weight=neg_weight, dataset_weights=shares, paste=paste, hard_mining=hard_mining, dice=dice, augment=not no_augment,
                       zoom=(float(zoom[0]), float(zoom[1])), light_aug=light_aug, color_aug=color_aug,
-                      threads=threads, init=init)
+                      threads=threads, init=init, hair_weight=hair_weight, hard_negatives=hard_negatives,
+                      person_paste=person_paste)
     if epochs is not None:
         n_images = sum(len(d.select("train")) for d in labelled) + sum(len(d.select("train")) for d in negs)
         cfg.steps = max(1, round(epochs * n_images / batch))
     for d in labelled:
         d.select("train")
-        d.select("heldout")
+    if not any(d.has_heldout() for d in labelled):
+        labelled[0].select("heldout")  # fails naming the set: nothing to choose the threshold on
     command = "skinmask " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     common.info_line(f"training {cfg.arch if not init else 'from ' + init} for {cfg.steps} steps on "
                      + ", ".join(f"{d.name} ({len(d.select('train'))})" for d in labelled)

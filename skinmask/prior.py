@@ -1,0 +1,113 @@
+"""The person prior: a whole-frame person segmenter whose probability is an extra input channel of the net.
+
+A 17x17-pixel view of colour cannot tell a face from a gold curtain; a person segmenter that sees the
+whole frame can tell where people are, but not which of their pixels are skin, and it misses close-ups
+(a bare belly filling the frame is not a "person" to it). So its probability is not a gate but a 4th
+input channel (architectures with ``ArchSpec.prior``), which the network learns when to trust.
+
+The prior network is part of the model as loaded: the weights' metadata names it, its file among the
+shipped models and its SHA-256 (:class:`PriorSpec`), so every command gets it with no flag of its own.
+It always runs in onnxruntime (:mod:`skinmask.person`, :mod:`skinmask.onnxnets`), whichever engine
+runs the skin net. It sees the
+frame at the skin net's working size (the same pixels the net sees, in training and at run time) and its
+map comes back at that size as uint8 (0..255), the form both engines take.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import WeightsError
+
+# In a video the prior runs on one frame in this many and is reused in between: people move slowly, and the
+# prior is a soft hint the net combines with what it sees in every frame (see skinmask.temporal).
+PRIOR_EVERY = 4
+
+
+@dataclass(frozen=True)
+class PriorSpec:
+    """The prior network a weights file names: its name, its file among the shipped models, its SHA-256."""
+
+    network: str
+    file: str
+    sha256: str
+
+    def to_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "PriorSpec":
+        return cls(str(d["network"]), str(d["file"]), str(d["sha256"]))
+
+
+def default_prior_spec() -> PriorSpec:
+    """The shipped person segmenter as a PriorSpec (what training names in new weights)."""
+    from .onnxnets import NETS
+    from .person import NET
+
+    return PriorSpec(NET, NETS[NET].file, NETS[NET].sha256)
+
+
+class PersonPrior:
+    """Person probability maps (B, h, w) uint8 for BGR frames (B, h, w, 3) at the skin net's working size.
+
+    The weights name the prior network and its checksum; it must be the shipped one (whose file
+    :mod:`skinmask.onnxnets` checks against the same checksum when it loads it)."""
+
+    def __init__(self, spec: PriorSpec, threads: int | None = None) -> None:
+        from .onnxnets import NETS
+        from .person import NET, PersonSegmenter
+
+        shipped = NETS.get(spec.network)
+        if spec.network != NET or shipped is None:
+            raise WeightsError(f"the weights' prior network {spec.network!r} is not shipped (have: {NET})", Path(spec.file))
+        if shipped.sha256 != spec.sha256:
+            raise WeightsError(f"the weights were trained with prior network {spec.network} of SHA-256 "
+                               f"{spec.sha256[:16]}..., the shipped one is {shipped.sha256[:16]}...", Path(spec.file))
+        self.spec = spec
+        self.segmenter = PersonSegmenter(threads)
+
+    def maps(self, frames: np.ndarray) -> np.ndarray:
+        p = self.segmenter(np.ascontiguousarray(frames))  # (B, h, w) float32 in 0..1
+        return np.rint(p * 255.0).astype(np.uint8)
+
+
+def default_cache_dir() -> Path:
+    """Where training keeps person maps it computed (SKINMASK_PRIOR_CACHE, else /tmp/skinmask-prior-cache)."""
+    import tempfile
+
+    return Path(os.environ.get("SKINMASK_PRIOR_CACHE") or Path(tempfile.gettempdir()) / "skinmask-prior-cache")
+
+
+class PriorCache:
+    """Person maps of training images, computed once by the run-time prior and kept on disk.
+
+    Keyed by the image file's SHA-256, the working size and the prior network's checksum, so a changed
+    image, scale or network never reuses a stale map. Call it with (image path, working image (h, w, 3)).
+    """
+
+    def __init__(self, prior: PersonPrior, folder: Path | None = None) -> None:
+        self.prior, self.folder = prior, folder or default_cache_dir()
+        self.folder.mkdir(parents=True, exist_ok=True)
+
+    def __call__(self, path: Path, image: np.ndarray) -> np.ndarray:
+        import cv2
+
+        h, w = image.shape[:2]
+        key = f"{hashlib.sha256(Path(path).read_bytes()).hexdigest()}_{w}x{h}_{self.prior.spec.sha256[:16]}.png"
+        cached = self.folder / key
+        if cached.is_file():
+            got = cv2.imread(str(cached), cv2.IMREAD_UNCHANGED)
+            if got is not None and got.shape == (h, w):
+                return got
+        p = self.prior.maps(image[None])[0]
+        tmp = cached.with_name(f".{key}.{os.getpid()}.png")
+        cv2.imwrite(str(tmp), p)
+        tmp.replace(cached)
+        return p

@@ -1,0 +1,75 @@
+"""Per-video state of the one pipeline: the person prior reused between refreshes, and a motion-adaptive
+moving average of the probabilities that cuts mask flicker on still faces without lagging moving ones.
+
+A still webcam face still gives a mask that changes from frame to frame (sensor and compression
+noise at the skin's edges), while the pulse it serves is a colour change of about 0.5 %. Averaging the
+probabilities over frames removes that noise, but a plain average drags a moving face's mask behind
+it. So the weight of the new frame is set per pixel by how much the image itself changed there: where
+the (working-size) gray image is still, the map is averaged (weight :data:`SMOOTH_ALPHA`); where it
+changed by :data:`MOTION_LEVEL` gray levels or more since the previous frame, the new map is taken as
+it is. The filter restarts when the frame size changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import cv2
+import numpy as np
+
+from .prior import PRIOR_EVERY
+
+SMOOTH_ALPHA = 0.5  # weight of the new probability map where the image did not change
+MOTION_LEVEL = 12.0  # gray-level change (3x3 box mean) at which a pixel follows the new map fully
+JUMP_LEVEL = 0.3  # ... and the change of probability at which it does (a real change, not noise)
+
+
+class FrameStream:
+    """State carried across the frames of one video (or frame stream) by :func:`skinmask.pipeline.run_frames`.
+
+    ``prior_every``: the person prior runs on one frame in this many (1: every frame). ``alpha``: the
+    weight of the new map on still pixels (1 turns the filter off).
+    """
+
+    def __init__(self, prior_every: int = PRIOR_EVERY, alpha: float = SMOOTH_ALPHA,
+                 motion_level: float = MOTION_LEVEL, jump_level: float = JUMP_LEVEL) -> None:
+        if not 0.0 < alpha <= 1.0:
+            raise ValueError(f"alpha must be in (0, 1], got {alpha}")
+        self.prior_every, self.alpha, self.motion_level = max(1, prior_every), alpha, motion_level
+        self.jump_level = jump_level
+        self.index = 0  # frames seen so far
+        self._prior: np.ndarray | None = None
+        self._prior_age = 0
+        self._gray: np.ndarray | None = None
+        self._prob: np.ndarray | None = None
+
+    def priors(self, frames: np.ndarray, compute: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+        """Priors (B, h, w) uint8 for working frames (B, h, w, 3): ``compute`` runs on the frames due a
+        refresh (every ``prior_every``-th, and any frame whose size differs from the last prior's)."""
+        out = np.empty(frames.shape[:3], np.uint8)
+        for k, frame in enumerate(frames):
+            stale = self._prior is None or self._prior.shape != frame.shape[:2] or self._prior_age >= self.prior_every
+            if stale:
+                self._prior, self._prior_age = compute(frame[None])[0], 0
+            out[k] = self._prior
+            self._prior_age += 1
+        return out
+
+    def smooth(self, frames: np.ndarray, probs: np.ndarray) -> np.ndarray:
+        """The motion-adaptive average of the maps (B, h, w) float32 of working frames (B, h, w, 3), in order."""
+        if self.alpha >= 1.0:
+            self.index += len(frames)
+            return probs
+        out = np.empty_like(probs)
+        for k, (frame, prob) in enumerate(zip(frames, probs)):
+            gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY).astype(np.float32)
+            if self._prob is None or self._prob.shape != prob.shape:
+                out[k] = prob
+            else:
+                change = cv2.blur(cv2.absdiff(gray, self._gray), (3, 3))  # (h, w) gray levels
+                follow = np.maximum(change * (1.0 / self.motion_level), np.abs(prob - self._prob) * (1.0 / self.jump_level))
+                a = self.alpha + (1.0 - self.alpha) * np.minimum(follow, 1.0)
+                out[k] = self._prob + a * (prob - self._prob)
+            self._gray, self._prob = gray, out[k].copy()
+        self.index += len(frames)
+        return out
