@@ -42,6 +42,27 @@ def main(args: list[str]) -> None:
             r = src["datasets"][i]["results"]["model" if c in models else c]
             cells.append(f"{r['precision']['mean']:.3f} / {r['recall']['mean']:.3f}")
         print(f"| {rep['dataset']} | " + " | ".join(cells) + " |")
+    print("\nFailure modes: share of labelled hair called skin; recall on small skin regions (components of 16 to "
+          "400 pixels: share of their pixels called skin / share of regions found, i.e. at least half called skin); "
+          "share of no-people pixels called skin:\n")
+    print("| dataset | measure | " + " | ".join(cols) + " |")
+    print("|---|---|" + "---|" * len(cols))
+    for i, rep in enumerate(first["datasets"]):
+        f0 = first["datasets"][i]["results"]["model"]["failure"]
+        rows = []
+        if rep["negatives"]:
+            rows.append(("called skin", lambda f: f"{f['called_skin']:.3f}"))
+        if f0["hair_pixels"]:
+            rows.append(("hair called skin", lambda f: f"{f['hair_called_skin']:.3f}"))
+        if f0["small_regions"]:
+            rows.append((f"small regions ({f0['small_regions']})",
+                         lambda f: f"{f['small_region_recall']:.3f} / {f['small_regions_found']:.3f}"))
+        for label, fmt in rows:
+            cells = []
+            for c in cols:
+                src = models[c] if c in models else first
+                cells.append(fmt(src["datasets"][i]["results"]["model" if c in models else c]["failure"]))
+            print(f"| {rep['dataset']} | {label} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

@@ -14,8 +14,10 @@ import numpy as np
 
 METRICS = ("precision", "recall", "f1", "iou")
 # Failure modes (see FailureCounts): skin components of at most this many pixels (20x20) at the image's own
-# size count as small regions (distant faces, fingers, hands in crowds).
+# size count as small regions (distant faces, fingers, hands in crowds); below SMALL_REGION_MIN pixels a
+# component is label speckle (SFA's and FASSEG's masks have many 1-15 pixel specks), not a region.
 SMALL_REGION_PIXELS = 400
+SMALL_REGION_MIN = 16
 
 
 @dataclass(frozen=True)
@@ -59,13 +61,15 @@ def scores(c: Counts) -> dict[str, float]:
     }
 
 
-def small_regions(truth: np.ndarray, max_pixels: int = SMALL_REGION_PIXELS) -> tuple[np.ndarray, int]:
-    """The skin components (8-connected) of at most ``max_pixels`` pixels: a label map (H, W) int32 numbering
-    them 1..n (0 elsewhere) and n."""
+def small_regions(truth: np.ndarray, max_pixels: int = SMALL_REGION_PIXELS,
+                  min_pixels: int = SMALL_REGION_MIN) -> tuple[np.ndarray, int]:
+    """The skin components (8-connected) of ``min_pixels`` to ``max_pixels`` pixels: a label map (H, W) int32
+    numbering them 1..n (0 elsewhere) and n."""
     import cv2
 
     n, labels, stats, _ = cv2.connectedComponentsWithStats(np.asarray(truth).astype(np.uint8), connectivity=8)
-    small = np.flatnonzero(stats[1:, cv2.CC_STAT_AREA] <= max_pixels) + 1  # component ids, background 0 excluded
+    area = stats[1:, cv2.CC_STAT_AREA]
+    small = np.flatnonzero((area >= min_pixels) & (area <= max_pixels)) + 1  # component ids, background 0 excluded
     lut = np.zeros(n, np.int32)
     lut[small] = np.arange(1, small.size + 1, dtype=np.int32)
     return lut[labels], int(small.size)
@@ -76,7 +80,7 @@ class FailureCounts:
     """Pixel and region counts behind the failure-mode numbers, summed over images.
 
     - hair called skin: share of labelled hair pixels predicted skin (sets with a hair class);
-    - small-region recall: share of the pixels of small skin regions (:data:`SMALL_REGION_PIXELS`)
+    - small-region recall: share of the pixels of small skin regions (16 to :data:`SMALL_REGION_PIXELS` pixels)
       predicted skin, and the share of those regions found (at least half their pixels predicted skin);
     - called skin: share of all pixels predicted skin (on a no-people set: the false-alarm rate).
     """

@@ -77,6 +77,7 @@ def test_small_regions_and_failure_counts_by_hand():
     truth[2:6, 2:6] = True  # 16 px: small
     truth[10:14, 40:45] = True  # 20 px: small
     truth[30:60, 0:30] = True  # 900 px: large
+    truth[20, 20] = True  # a 1-pixel speck: not a region
     labels, n = small_regions(truth, max_pixels=400)
     assert n == 2 and np.count_nonzero(labels) == 36 and set(np.unique(labels)) == {0, 1, 2}
     pred = np.zeros_like(truth)
@@ -92,6 +93,7 @@ def test_small_regions_and_failure_counts_by_hand():
     assert s["small_regions_found"] == pytest.approx(0.5) and s["small_regions"] == 2
     assert s["hair_called_skin"] == pytest.approx(60 / 120)
     assert s["called_skin"] == pytest.approx(np.count_nonzero(pred) / pred.size)
+    assert small_regions(truth, max_pixels=400, min_pixels=1)[1] == 3
     empty = FailureCounts()
     empty.add(np.zeros((4, 4), bool), np.zeros((4, 4), bool))
     assert empty.summary()["hair_called_skin"] is None and empty.summary()["small_region_recall"] is None

@@ -46,7 +46,7 @@ def evaluate(
 ) -> None:
     """Precision, recall, F1 and IoU per dataset (per-image mean +- std, and pooled over all pixels), and
     the failure modes: the share of hair called skin (sets with labels_multiclass/), the recall on small
-    skin regions (components of at most 400 pixels: pixel recall / share of regions found) and, on
+    skin regions (components of 16 to 400 pixels: pixel recall / share of regions found) and, on
     --negatives folders, the share of no-people pixels called skin (FP rate).
 
     Examples:
