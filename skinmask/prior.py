@@ -27,7 +27,7 @@ from .errors import WeightsError
 
 # In a video the prior runs on one frame in this many and is reused in between: people move slowly, and the
 # prior is a soft hint the net combines with what it sees in every frame (see skinmask.temporal).
-PRIOR_EVERY = 4
+PRIOR_EVERY = 8
 
 
 @dataclass(frozen=True)

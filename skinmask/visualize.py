@@ -62,9 +62,11 @@ def filters_sheet(model: SkinModel) -> np.ndarray:
         from torch import nn  # here, not at import: predict imports this module, and its fast path needs no torch
 
         first = next(m for m in net.stem if isinstance(m, nn.Conv2d))
-        stem0 = _display_kernels(first.weight.detach().float().cpu().numpy(), model)
+        stem0 = _display_kernels(first.weight.detach().float().cpu().numpy()[:, :3], model)
         caption.append(f"conv1 does not see RGB: it reads the stem's {conv1.shape[1]} feature maps (ReLU'd), so its "
                        "tiles show weights per feature map; the stem's first layer is the RGB one")
+        if ARCHITECTURES[net.arch].prior:
+            caption.append("the stem's first layer also reads a 4th input, the person prior (those weights are not drawn)")
     title = f"First-layer filters - {Path(path).name if path is not None else 'model in memory'}"
     return grids.filter_sheet(conv1, weights, bias, stem0=stem0, title=title, caption=tuple(caption)).image
 

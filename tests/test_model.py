@@ -7,7 +7,7 @@ from skinmask.model import ARCHITECTURES, N_FILTERS, build_model, receptive_radi
 @pytest.mark.parametrize("arch", list(ARCHITECTURES))
 def test_shapes_and_activations(arch: str) -> None:
     net = build_model(arch).eval()
-    x = torch.randn(2, 3, 17, 23)
+    x = torch.randn(2, ARCHITECTURES[arch].in_channels, 17, 23)
     with torch.no_grad():
         prob, acts = net(x, return_activations=True)
     assert prob.shape == (2, 1, 17, 23)
@@ -35,7 +35,7 @@ def test_receptive_radius_is_exact(arch: str) -> None:
     net = build_model(arch).eval().double()
     r = receptive_radius(arch)
     size = 2 * r + 11
-    x = torch.randn(1, 3, size, size, dtype=torch.double)
+    x = torch.randn(1, ARCHITECTURES[arch].in_channels, size, size, dtype=torch.double)
     y = x.clone()
     c = size // 2
     y[0, :, c, c] += 5.0

@@ -85,6 +85,14 @@ def test_filters_sheet_rgb_and_ctx(tmp_path: Path) -> None:
 
     ctx = visualize.filters_sheet(load_model(path, device="cpu"))
     assert ctx.shape[0] > sheet.shape[0]  # the stem's RGB kernels get their own row above conv1
+    # a prior net's stem reads RGB + the person prior: its RGB kernels are drawn, and its sheets draw too
+    from skinmask.prior import default_prior_spec
+
+    path = save_weights(tmp_path / "prior.safetensors", build_model("softconv-prior"),
+                        WeightsMeta(arch="softconv-prior", prior=default_prior_spec()))
+    prior_model = load_model(path, device="cpu")
+    assert visualize.filters_sheet(prior_model).shape[0] > sheet.shape[0]
+    assert visualize.activations_sheet(prior_model, make_frame(40, 48)).ndim == 3
 
 
 def test_overlay_image_matches_probability() -> None:
