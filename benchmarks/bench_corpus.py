@@ -103,8 +103,11 @@ def check_same(a: Path, b: Path) -> None:
     if names != sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file()):
         sys.exit(f"plain and cluster runs wrote different files: {a} vs {b}")
     for rel in names:
-        same = ((a / rel).read_bytes() == (b / rel).read_bytes() if rel.suffix == ".png" else
-                all(np.array_equal(x, y) for x, y in zip(frames_of(a / rel), frames_of(b / rel))))
+        if rel.suffix == ".png":
+            same = (a / rel).read_bytes() == (b / rel).read_bytes()
+        else:
+            fa, fb = frames_of(a / rel), frames_of(b / rel)
+            same = len(fa) == len(fb) and all(np.array_equal(x, y) for x, y in zip(fa, fb))
         if not same:
             sys.exit(f"plain and cluster outputs differ: {rel}")
 
