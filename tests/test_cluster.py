@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -29,8 +30,11 @@ psutil = pytest.importorskip("psutil")  # a dependency of distributed
 @pytest.fixture(scope="module")
 def scheduler():
     """A LocalCluster of 2 single-threaded worker processes, reached by its address like a remote one."""
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-                                  env={"SKINMASK_THREADS": "1"}, silence_logs=50) as cluster:
+    with warnings.catch_warnings():  # "port 8787 in use" (another cluster): harmless here
+        warnings.simplefilter("ignore", UserWarning)
+        cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                                           env={"SKINMASK_THREADS": "1"}, silence_logs=50)
+    with cluster:
         yield cluster
 
 
