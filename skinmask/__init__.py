@@ -20,6 +20,7 @@ _LAZY = {
     "SkinModel": "inference",
     "read_image": "media",
     "VideoReader": "media",
+    "TimedFrame": "media",
     "iter_frames": "pipeline",
     "run_frames": "pipeline",
     "SkinmaskError": "errors",
