@@ -8,6 +8,7 @@ import math
 import os
 import sys
 import tempfile
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -77,29 +78,81 @@ _MAGIC = {
 }
 
 
+class _StderrCapture:
+    """fd 2 redirected to a temporary file while any thread decodes an image (refcounted, so overlapping
+    captures in parallel threads nest instead of restoring each other's redirection), with Python's own
+    ``sys.stderr`` pointed at the real stderr meanwhile, so error lines and progress from other threads
+    still reach the terminal: only what C libraries write to fd 2 is captured."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._depth = 0
+        self._file: Any = None
+        self._python_stderr: Any = None
+        self._real_fd = -1  # a dup of the real stderr, kept while fd 2 keeps pointing at the same file
+        self._real: Any = None  # a text stream on it, Python's sys.stderr during a capture
+
+    def _real_stderr(self) -> Any:
+        st = os.fstat(2)
+        if self._real_fd >= 0:
+            kept = os.fstat(self._real_fd)
+            if (kept.st_dev, kept.st_ino) == (st.st_dev, st.st_ino):
+                return self._real
+            os.close(self._real_fd)
+        self._real_fd = os.dup(2)
+        encoding = getattr(sys.stderr, "encoding", None) or "utf-8"
+        self._real = open(self._real_fd, "w", buffering=1, encoding=encoding, errors="backslashreplace",
+                          closefd=False)
+        return self._real
+
+    def enter(self) -> int:
+        """Start (or join) the capture; returns where this caller's chatter starts in the file."""
+        with self._lock:
+            if self._depth == 0:
+                if sys.stderr is not None:
+                    sys.stderr.flush()
+                real = self._real_stderr()
+                self._file = tempfile.TemporaryFile()
+                os.dup2(self._file.fileno(), 2)
+                self._python_stderr, sys.stderr = sys.stderr, real
+            self._depth += 1
+            return os.fstat(self._file.fileno()).st_size
+
+    def leave(self, start: int) -> list[str]:
+        """End this caller's part; returns the non-empty lines written to fd 2 since ``start`` (by any thread:
+        a detail for error messages, 64 kB at most)."""
+        with self._lock:
+            end = os.fstat(self._file.fileno()).st_size
+            text = os.pread(self._file.fileno(), min(end - start, 65536), start).decode("utf-8", "replace")
+            self._depth -= 1
+            if self._depth == 0:
+                self._real.flush()
+                sys.stderr, self._python_stderr = self._python_stderr, None
+                os.dup2(self._real_fd, 2)
+                self._file.close()
+                self._file = None
+        return [ln.strip() for ln in text.splitlines() if ln.strip()]
+
+
+_CAPTURE = _StderrCapture()
+
+
 @contextlib.contextmanager
 def native_stderr_captured() -> Iterator[list[str]]:
     """Capture what C libraries (libpng, libjpeg) print on fd 2; the lines land in the yielded list.
 
-    With --debug nothing is captured, so the chatter reaches the terminal.
+    Safe in parallel threads (see :class:`_StderrCapture`); with --debug nothing is captured, so the
+    chatter reaches the terminal.
     """
     lines: list[str] = []
     if _DEBUG:
         yield lines
         return
-    sys.stderr.flush()
-    saved = os.dup(2)
+    start = _CAPTURE.enter()
     try:
-        with tempfile.TemporaryFile() as tmp:
-            os.dup2(tmp.fileno(), 2)
-            try:
-                yield lines
-            finally:
-                os.dup2(saved, 2)
-                tmp.seek(0)
-                lines += [ln.strip() for ln in tmp.read(4096).decode("utf-8", "replace").splitlines() if ln.strip()]
+        yield lines
     finally:
-        os.close(saved)
+        lines += _CAPTURE.leave(start)
 
 
 def _diagnose(data: bytes, chatter: list[str]) -> str:

@@ -169,3 +169,39 @@ def test_pyav_decodes_what_opencv_cannot_and_matches_it_where_both_can(tmp_path:
     assert all(np.array_equal(a.image, b.image) for a, b in zip(got, ref))
     assert np.abs(np.array([a.time_s for a in got]) - [b.time_s for b in ref]).max() < 1e-6
     pa.check_complete()
+
+
+def test_native_chatter_is_captured_safely_in_parallel_threads(tmp_path: Path) -> None:
+    """Overlapping captures in threads (parallel corpus runs) each see their C-level chatter, Python's own
+    stderr lines from any thread still get through meanwhile, and fd 2 is restored at the end (checked in a
+    child process: its fd 2 and sys.stderr are the real ones)."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "capture.py"
+    script.write_text("""
+import os, sys, threading, time
+from skinmask.media import native_stderr_captured
+missed = []
+def work(k):
+    for i in range(30):
+        with native_stderr_captured() as lines:
+            os.write(2, f"libfake: chatter {k}.{i}\\n".encode())  # as a C library writes
+            time.sleep(0.001)  # let the other threads in mid-capture
+            if i % 10 == 0:
+                print(f"python line {k}.{i}", file=sys.stderr)
+        if f"libfake: chatter {k}.{i}" not in lines:
+            missed.append(f"{k}.{i}")
+threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+[t.start() for t in threads]
+[t.join() for t in threads]
+os.write(2, b"fd 2 after\\n")
+print("missed", missed)
+""")
+    res = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60,
+                         cwd=Path(__file__).resolve().parents[1])
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "missed []"
+    assert "libfake" not in res.stderr
+    assert all(f"python line {k}.{i}" in res.stderr for k in range(4) for i in (0, 10, 20)), res.stderr
+    assert res.stderr.endswith("fd 2 after\n")
