@@ -45,3 +45,7 @@ class DeviceError(SkinmaskError):
     """The requested compute device is not available."""
 
     exit_code = 2
+
+
+class NoFaceError(InputError):
+    """A face region was asked for and no frame of the input holds a face."""

@@ -1,4 +1,4 @@
-"""Heart rate from a face video through the skin mask: ``trace`` rows -> rPPG windows -> overall bpm.
+"""Heart rate from a face video: ``trace`` rows -> rPPG windows -> overall bpm.
 
     from skinmask.inference import load_model
     from skinmask.pulse import PulseOptions, PulseRun
@@ -7,26 +7,26 @@
         print(window.bpm)
     print(run.overall_bpm)
 
-The per-frame colour comes from :func:`skinmask.trace.trace_frames` (the same pipeline and the same
-mask-weighted mean RGB as ``skinmask trace``); this module only adds the windows, the optional
-ground truth and two mask-free baselines for evaluation (whole frame, YCrCb rule).
+The per-frame colour comes from :func:`skinmask.trace.trace_regions` (the same pipeline, regions and
+weighted mean RGB as ``skinmask trace``), with each frame's presentation time; this module adds the
+windows (cut by time on a uniform grid, :class:`skinmask.rppg.PulseEstimator`), the optional ground
+truth, the waveform (``bvp``) and the pulse map. Several regions can be measured in one pass.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
 from .errors import InputError, SkinmaskError
-from .groundtruth import GroundTruth, check_length, read_ubfc, window_bpm
-from .rppg import TRACK_BPM_PER_S, PulseEstimator, PulseWindow, overall_bpm
-from .trace import TraceOptions, trace_frames
+from .groundtruth import GroundTruth, check_length, read_ground_truth, window_bpm, window_bpm_at
+from .rppg import TRACK_BPM_PER_S, PulseEstimator, PulseWindow, grid_rate, overall_bpm
+from .trace import REGIONS, TraceOptions, needs_model, trace_regions
 
-MASKS = ("skinmask", "whole", "ycrcb")
 # Each pixel weighted by its skin probability. On UBFC (benchmarks/pulse_variants.py, shipped model, tracking on)
 # 4.5 bpm MAE vs 8.8 for a binary mask at p >= 0.5 (without tracking 8.1 vs 10.6); 0.3 and 0.7 do worse too.
 PULSE_TRACE = TraceOptions(threshold=None)
@@ -64,52 +64,75 @@ class ScoredWindow:
         return self.window.bpm - self.gt_bpm
 
 
-class RuleMasker:
-    """A model stand-in for baselines: 'whole' weights every pixel, 'ycrcb' the Chai & Ngan rule pixels."""
+@dataclass
+class RegionPulse:
+    """One region's windows in a run (``scored`` only with ground truth)."""
 
-    threshold = 0.5
+    region: str
+    estimator: PulseEstimator
+    windows: list[PulseWindow] = field(default_factory=list)
+    scored: list[ScoredWindow] = field(default_factory=list)
 
-    def __init__(self, kind: str) -> None:
-        if kind not in ("whole", "ycrcb"):
-            raise ValueError(f"unknown baseline mask {kind!r}")
-        self.kind = kind
-
-    def working_probabilities(self, frames: np.ndarray, stream: object = None) -> np.ndarray:
-        """(B, H, W) 0/1 weights at the frames' own size (the rules need no working scale; a rule's mask is
-        not smoothed over time, so ``stream`` is ignored)."""
-        if self.kind == "whole":
-            return np.ones(frames.shape[:3], np.float32)
-        from .baselines import ycrcb_mask
-
-        return np.stack([ycrcb_mask(f) for f in frames]).astype(np.float32)
+    @property
+    def overall_bpm(self) -> float | None:
+        return overall_bpm(self.windows)
 
 
 class PulseRun:
     """One video through trace and rPPG. Iterate for windows (streamed); then read the summary attributes.
 
-    ``model`` is a loaded SkinModel or a :class:`RuleMasker`. With ``gt`` (a UBFC ground-truth file or a
-    GroundTruth) the windows come as :class:`ScoredWindow`. ``keep_trace`` keeps the (N, 3) colour
-    trace for plotting (3 floats a frame); otherwise memory is one window, however long the video.
+    ``model`` is a loaded SkinModel (None when no region needs it). ``regions`` (default: the trace
+    options' region) are measured in one pass; iteration yields the first region's windows, and
+    ``by_region`` holds every region's. With ``gt`` (a ground-truth file or a GroundTruth) the windows
+    come as :class:`ScoredWindow`. ``keep_trace`` keeps the first region's (N, 3) colour trace and the
+    frame times for plotting (4 floats a frame); ``bvp`` writes the first region's combined pulse
+    signal to that CSV as it goes (``time_s,bvp``); ``pulse_map`` accumulates a
+    :class:`skinmask.pulsemap.PulseMap` of the frame. Otherwise memory is one window, however long the video.
     """
 
     def __init__(
         self,
-        model: object,
+        model: object | None,
         video: str | Path,
         opts: PulseOptions = PulseOptions(),
         trace_opts: TraceOptions = PULSE_TRACE,
         gt: str | Path | GroundTruth | None = None,
         keep_trace: bool = False,
+        regions: Sequence[str] | None = None,
+        bvp: str | Path | None = None,
+        pulse_map: bool = False,
     ) -> None:
         self.model, self.video, self.opts, self.trace_opts = model, Path(video), opts, trace_opts
-        self.gt = read_ubfc(gt) if isinstance(gt, (str, Path)) else gt
+        self.gt = read_ground_truth(gt) if isinstance(gt, (str, Path)) else gt
+        self.regions = tuple(dict.fromkeys(regions or (trace_opts.region,)))
+        for r in self.regions:
+            if r not in REGIONS:
+                raise ValueError(f"unknown region {r!r}; expected one of {', '.join(REGIONS)}")
+        if needs_model(self.regions) and model is None:
+            raise ValueError("the skin regions need a model")
         self.keep_trace = keep_trace
-        self.fps = 0.0
+        self.bvp_path = None if bvp is None else Path(bvp)
+        self.want_map = pulse_map
+        self.map = None
+        self.fps = 0.0  # the container's nominal frame rate
+        self.rate = 0.0  # the uniform grid's rate
         self.frames = 0
-        self.windows: list[PulseWindow] = []
-        self.scored: list[ScoredWindow] = []
+        self.by_region: dict[str, RegionPulse] = {}
         self._rgb: list[tuple[float, float, float]] = []
+        self._times: list[float] = []
         self._skin: list[float] = []
+
+    @property
+    def primary(self) -> RegionPulse:
+        return self.by_region[self.regions[0]]
+
+    @property
+    def windows(self) -> list[PulseWindow]:
+        return self.primary.windows if self.by_region else []
+
+    @property
+    def scored(self) -> list[ScoredWindow]:
+        return self.primary.scored if self.by_region else []
 
     @property
     def overall_bpm(self) -> float | None:
@@ -117,48 +140,149 @@ class PulseRun:
 
     @property
     def rgb(self) -> np.ndarray:
-        """(N, 3) colour trace, only with ``keep_trace``."""
+        """(N, 3) colour trace of the first region, only with ``keep_trace``."""
         return np.asarray(self._rgb, np.float64).reshape(-1, 3)
+
+    @property
+    def times(self) -> np.ndarray:
+        """(N,) frame times, seconds, only with ``keep_trace``."""
+        return np.asarray(self._times, np.float64)
 
     @property
     def skin_fraction(self) -> np.ndarray:
         return np.asarray(self._skin, np.float64)
 
     def __iter__(self) -> Iterator[PulseWindow | ScoredWindow]:
+        from contextlib import ExitStack
+
         from .media import VideoReader
 
         reader = VideoReader(self.video)
         self.fps = reader.info.fps
+        self.rate = grid_rate(self.fps)
         if self.gt is not None and reader.info.declared_frames:
             check_length(self.gt, reader.info.declared_frames)  # fail before the slow part
         try:
-            est = PulseEstimator(self.fps, self.opts.method, self.opts.window_s, self.opts.step_s, self.opts.detrend,
-                                 track_bpm_per_s=self.opts.track)
+            for region in self.regions:
+                est = PulseEstimator(self.rate, self.opts.method, self.opts.window_s, self.opts.step_s,
+                                     self.opts.detrend, track_bpm_per_s=self.opts.track,
+                                     keep_bvp=self.bvp_path is not None and region == self.regions[0])
+                self.by_region[region] = RegionPulse(region, est)
         except ValueError as exc:
             reader.close()
             raise InputError(str(exc), self.video) from None
-        rows = trace_frames(self.model, iter(reader), self.fps, self.trace_opts)  # type: ignore[arg-type]
-        for row in rows:
-            self.frames += 1
-            if self.keep_trace:
-                self._rgb.append((row.r, row.g, row.b))
-                self._skin.append(row.skin_fraction)
-            w = est.push((row.r, row.g, row.b))
-            if w is not None:
-                yield self._emit(w)
-        reader.check_complete()
-        if self.gt is not None:
-            check_length(self.gt, self.frames)
-        for w in est.finish():
-            yield self._emit(w)
+        if self.want_map:
+            from .pulsemap import PulseMap
 
-    def _emit(self, w: PulseWindow) -> PulseWindow | ScoredWindow:
-        self.windows.append(w)
+            self.map = PulseMap(self.primary.estimator)
+        with ExitStack() as stack:
+            bvp_out = stack.enter_context(_BvpWriter(self.bvp_path)) if self.bvp_path is not None else None
+            traced = trace_regions(self.model, reader.timed(), self.fps, self.trace_opts,  # type: ignore[arg-type]
+                                   self.regions, name=self.video)
+            for item in traced:
+                self.frames += 1
+                first = True
+                for region, rp in self.by_region.items():
+                    row = item.rows[region]
+                    if self.keep_trace and first:
+                        self._rgb.append((row.r, row.g, row.b))
+                        self._times.append(row.time_s)
+                        self._skin.append(row.skin_fraction)
+                    for w in rp.estimator.push((row.r, row.g, row.b), row.time_s):
+                        scored = self._emit(rp, w)
+                        if first:
+                            yield scored
+                    if first and self.map is not None:
+                        self.map.push(item.result.frame, row.time_s, item.face)
+                    first = False
+                if bvp_out is not None:
+                    bvp_out.write(self.primary.estimator.pop_bvp())
+            reader.check_complete()
+            if self.gt is not None:
+                check_length(self.gt, self.frames)
+            for k, rp in enumerate(self.by_region.values()):
+                for w in rp.estimator.finish():
+                    scored = self._emit(rp, w)
+                    if k == 0:
+                        yield scored
+            if self.map is not None:
+                self.map.finish()
+            if bvp_out is not None:
+                bvp_out.write(self.primary.estimator.pop_bvp())
+                bvp_out.commit()
+        if self.gt is not None and self.gt.by_time and self.windows and not any(
+                s.gt_bpm is not None for s in self.scored):
+            raise InputError(f"the ground truth ({self.gt.times[0]:.1f}-{self.gt.times[-1]:.1f} s) covers none of "
+                             f"the video's windows ({self.windows[0].start_s:.1f}-{self.windows[-1].end_s:.1f} s)",
+                             self.gt.path)
+
+    def _emit(self, rp: RegionPulse, w: PulseWindow) -> PulseWindow | ScoredWindow:
+        rp.windows.append(w)
+        if self.map is not None and rp is self.primary:
+            self.map.add_window(w)
         if self.gt is None:
             return w
-        sw = ScoredWindow(w, window_bpm(self.gt, w.start_frame, w.end_frame, self.fps))
-        self.scored.append(sw)
+        if self.gt.by_time:
+            gt_bpm = window_bpm_at(self.gt, w.start_s, w.end_s)
+        else:
+            gt_bpm = window_bpm(self.gt, w.start_frame, w.end_frame, self.fps)
+        sw = ScoredWindow(w, gt_bpm)
+        rp.scored.append(sw)
         return sw
+
+
+class _BvpWriter:
+    """``time_s,bvp`` rows streamed to a temporary file beside the output, renamed into place on commit."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._tmp: Path | None = None
+        self._fh = None
+
+    def __enter__(self) -> "_BvpWriter":
+        from .atomic import temp_beside
+        from .errors import OutputError
+
+        try:
+            self._tmp = temp_beside(self.path)
+            self._fh = open(self._tmp, "w", encoding="ascii", newline="\n")
+            self._fh.write("time_s,bvp\n")
+        except OSError as exc:
+            self._close()
+            raise OutputError(f"cannot write ({exc.strerror or exc})", self.path) from None
+        return self
+
+    def write(self, samples: list[tuple[float, float]]) -> None:
+        assert self._fh is not None
+        for t, v in samples:
+            self._fh.write(f"{t:.6f},{v:.6f}\n" if math.isfinite(v) else f"{t:.6f},nan\n")
+        if samples:
+            self._fh.flush()
+
+    def commit(self) -> None:
+        from .atomic import commit
+        from .errors import OutputError
+
+        assert self._fh is not None and self._tmp is not None
+        try:
+            self._fh.close()
+            commit(self._tmp, self.path)
+        except OSError as exc:
+            raise OutputError(f"cannot write ({exc.strerror or exc})", self.path) from None
+        self._fh, self._tmp = None, None
+
+    def _close(self) -> None:
+        from .atomic import discard
+
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+        if self._tmp is not None:
+            discard(self._tmp, self.path)
+            self._tmp = None
+
+    def __exit__(self, *exc: object) -> None:
+        self._close()
 
 
 # -- evaluation --------------------------------------------------------------------------------
@@ -202,13 +326,14 @@ class Clip:
 
 
 def find_clips(folder: str | Path) -> list[Clip]:
-    """Clips under ``folder``: every sub-folder holding a video (vid.*) and ground_truth.txt or gtdump.xmp."""
+    """Clips under ``folder``: every sub-folder holding a video (vid.*) and ground_truth.txt, gtdump.xmp or
+    ground_truth.csv (``time_s,ppg``)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError("not a folder of clips (expected subject*/vid.mp4 + ground_truth.txt)", folder)
     clips = []
     for sub in sorted(p for p in folder.rglob("*") if p.is_dir()) + [folder]:
-        gts = [sub / n for n in ("ground_truth.txt", "gtdump.xmp") if (sub / n).is_file()]
+        gts = [sub / n for n in ("ground_truth.txt", "gtdump.xmp", "ground_truth.csv") if (sub / n).is_file()]
         vids = sorted(p for p in sub.glob("vid.*") if p.suffix.lower() in (".mp4", ".avi", ".mkv", ".mov", ".webm"))
         if gts and vids:
             clips.append(Clip(str(sub.relative_to(folder)) if sub != folder else sub.name, vids[0], gts[0]))
@@ -226,7 +351,7 @@ def _natural_key(clip: Clip) -> tuple:
 @dataclass
 class ClipResult:
     clip: Clip
-    mask: str
+    region: str
     windows: list[ScoredWindow] = field(default_factory=list)
 
     @property
@@ -235,44 +360,35 @@ class ClipResult:
 
 
 def evaluate_clip(
-    clip: Clip, mask: str, model: object, opts: PulseOptions, trace_opts: TraceOptions
-) -> ClipResult:
-    """All windows of one clip under one mask source ('skinmask' uses ``model``)."""
-    masker = model if mask == "skinmask" else RuleMasker(mask)
-    topts = trace_opts if mask == "skinmask" else replace(trace_opts, threshold=None)
-    run = PulseRun(masker, clip.video, opts, topts, gt=clip.gt)
-    return ClipResult(clip, mask, [w for w in run if isinstance(w, ScoredWindow)])
+    clip: Clip, regions: Sequence[str], model: object | None, opts: PulseOptions, trace_opts: TraceOptions
+) -> dict[str, ClipResult]:
+    """All windows of one clip for each region, from one pass over the video."""
+    run = PulseRun(model, clip.video, opts, trace_opts, gt=clip.gt, regions=regions)
+    for _ in run:
+        pass
+    return {r: ClipResult(clip, r, list(run.by_region[r].scored)) for r in run.regions}
 
 
 def evaluate_clips(
-    model: object, pairs: list[tuple[Clip, str]], opts: PulseOptions, trace_opts: TraceOptions
-) -> Iterator[tuple[Clip, str, ClipResult | None, str | None]]:
-    """:func:`evaluate_clip` for each (clip, mask): ``(clip, mask, result, None)`` or ``(clip, mask, None,
-    error line)``. After a clip fails, its other masks are not tried (the clip is bad, not the mask)."""
-    failed: set[str] = set()
-    for clip, mask in pairs:
-        if clip.name in failed:
-            continue
+    model: object | None, clips: list[Clip], regions: Sequence[str], opts: PulseOptions, trace_opts: TraceOptions
+) -> Iterator[tuple[Clip, dict[str, ClipResult] | None, str | None]]:
+    """:func:`evaluate_clip` for each clip: ``(clip, results by region, None)`` or ``(clip, None, error line)``."""
+    for clip in clips:
         try:
-            yield clip, mask, evaluate_clip(clip, mask, model, opts, trace_opts), None
+            yield clip, evaluate_clip(clip, regions, model, opts, trace_opts), None
         except SkinmaskError as exc:
-            failed.add(clip.name)
-            yield clip, mask, None, str(exc)
+            yield clip, None, str(exc)
 
 
 def evaluate_corpus(
-    model: object, pairs: list[tuple[Clip, str]], opts: PulseOptions, trace_opts: TraceOptions, cluster: Any = None
-) -> Iterator[tuple[Clip, str, ClipResult | None, str | None]]:
-    """:func:`evaluate_clips` here, or with ``cluster`` (a :class:`skinmask.cluster.Cluster`) one task per
-    (clip, mask) on its workers; results in ``pairs`` order either way."""
+    model: object | None, clips: list[Clip], regions: Sequence[str], opts: PulseOptions, trace_opts: TraceOptions,
+    cluster: Any = None,
+) -> Iterator[tuple[Clip, dict[str, ClipResult] | None, str | None]]:
+    """:func:`evaluate_clips` here, or with ``cluster`` (a :class:`skinmask.cluster.Cluster`) one task per clip
+    (all regions in its one pass) on its workers; results in ``clips`` order either way."""
     if cluster is None:
-        yield from evaluate_clips(model, pairs, opts, trace_opts)
+        yield from evaluate_clips(model, clips, regions, opts, trace_opts)
         return
-    calls = [([pair], opts, trace_opts) for pair in pairs]
-    failed: set[str] = set()  # as in evaluate_clips: after a clip fails, its later masks are dropped
-    for (clip, mask), (results, error) in zip(pairs, cluster.map_with_model(evaluate_clips, model, calls)):
-        for row in results if error is None else [(clip, mask, None, f"{clip.video}: {error}")]:
-            if clip.name not in failed:
-                yield row
-            if row[3] is not None:
-                failed.add(clip.name)
+    calls = [([clip], regions, opts, trace_opts) for clip in clips]
+    for clip, (results, error) in zip(clips, cluster.map_with_model(evaluate_clips, model, calls)):
+        yield from (results if error is None else [(clip, None, f"{clip.video}: {error}")])

@@ -67,27 +67,28 @@ def _segment_len(fps: float, n: int) -> int:
 
 
 def pos(rgb: np.ndarray, fps: float) -> np.ndarray:
-    """POS pulse signal (N,) from an (N, 3) RGB trace, overlap-added over 1.6 s segments."""
+    """POS pulse signal (N, ...) from an (N, 3, ...) RGB trace (e.g. one per block), overlap-added over 1.6 s segments."""
     from numpy.lib.stride_tricks import sliding_window_view
 
     c = np.asarray(rgb, np.float64)
     n = len(c)
     seg = _segment_len(fps, n)
-    win = sliding_window_view(c, seg, axis=0)  # (N-seg+1, 3, seg)
-    cn = win / win.mean(axis=2, keepdims=True)  # temporal normalisation per segment
-    s1 = cn[:, 1] - cn[:, 2]  # G - B                       (M, seg)
-    s2 = -2.0 * cn[:, 0] + cn[:, 1] + cn[:, 2]  # -2R + G + B (M, seg)
-    alpha = s1.std(axis=1, keepdims=True) / np.maximum(s2.std(axis=1, keepdims=True), 1e-12)
+    win = sliding_window_view(c, seg, axis=0)  # (N-seg+1, 3, ..., seg)
+    cn = win / win.mean(axis=-1, keepdims=True)  # temporal normalisation per segment
+    s1 = cn[:, 1] - cn[:, 2]  # G - B                       (M, ..., seg)
+    s2 = -2.0 * cn[:, 0] + cn[:, 1] + cn[:, 2]  # -2R + G + B (M, ..., seg)
+    alpha = s1.std(axis=-1, keepdims=True) / np.maximum(s2.std(axis=-1, keepdims=True), 1e-12)
     h = s1 + alpha * s2
-    h -= h.mean(axis=1, keepdims=True)
-    out = np.zeros(n)
+    h -= h.mean(axis=-1, keepdims=True)
+    out = np.zeros((n,) + c.shape[2:])
     for m in range(len(h)):  # overlap-add; M is a few hundred per window
-        out[m : m + seg] += h[m]
+        out[m : m + seg] += np.moveaxis(h[m], -1, 0)
     return out
 
 
 def chrom(rgb: np.ndarray, fps: float, band: tuple[float, float] = BAND_HZ) -> np.ndarray:
-    """CHROM pulse signal (N,): band-passed X and Y, alpha per 1.6 s Hann segment, 50% overlap-add."""
+    """CHROM pulse signal (N, ...) of an (N, 3, ...) trace: band-passed X and Y, alpha per 1.6 s Hann segment,
+    50% overlap-add."""
     c = np.asarray(rgb, np.float64)
     n = len(c)
     seg = _segment_len(fps, n)
@@ -96,22 +97,22 @@ def chrom(rgb: np.ndarray, fps: float, band: tuple[float, float] = BAND_HZ) -> n
     y = 1.5 * norm[:, 0] + norm[:, 1] - 1.5 * norm[:, 2]
     xf, yf = bandpass(x, fps, band), bandpass(y, fps, band)
     hop = max(1, seg // 2)
-    taper = np.hanning(seg)
-    out = np.zeros(n)
+    taper = np.hanning(seg).reshape((seg,) + (1,) * (c.ndim - 2))
+    out = np.zeros((n,) + c.shape[2:])
     starts = list(range(0, max(n - seg, 0) + 1, hop))
     if starts[-1] + seg < n:
         starts.append(n - seg)
     for s in starts:
         xs, ys = xf[s : s + seg], yf[s : s + seg]
-        alpha = xs.std() / max(ys.std(), 1e-12)
+        alpha = xs.std(axis=0) / np.maximum(ys.std(axis=0), 1e-12)
         out[s : s + seg] += taper * (xs - alpha * ys)
     return out
 
 
 def green(rgb: np.ndarray, fps: float) -> np.ndarray:
-    """GREEN pulse signal (N,): the green channel over its mean, minus one."""
+    """GREEN pulse signal (N, ...): the green channel over its mean, minus one."""
     g = np.asarray(rgb, np.float64)[:, 1]
-    return g / max(float(g.mean()), 1e-12) - 1.0
+    return g / np.maximum(g.mean(axis=0), 1e-12) - 1.0
 
 
 def _moving_mean(c: np.ndarray, size: int) -> np.ndarray:
@@ -121,7 +122,7 @@ def _moving_mean(c: np.ndarray, size: int) -> np.ndarray:
 
 
 def pulse_signal(rgb: np.ndarray, fps: float, method: str = "pos") -> np.ndarray:
-    """The raw (unfiltered) pulse signal (N,) of ``method`` for an (N, 3) RGB trace."""
+    """The raw (unfiltered) pulse signal (N, ...) of ``method`` for an (N, 3, ...) RGB trace."""
     if method == "pos":
         return pos(rgb, fps)
     if method == "chrom":
@@ -135,7 +136,7 @@ def pulse_signal(rgb: np.ndarray, fps: float, method: str = "pos") -> np.ndarray
 
 
 def detrend(x: np.ndarray, fps: float, kind: str = "none", cutoff_hz: float = BAND_HZ[0]) -> np.ndarray:
-    """Remove slow drift: ``none``, ``linear`` (scipy.signal.detrend) or ``smooth``.
+    """Remove slow drift along axis 0: ``none``, ``linear`` (scipy.signal.detrend) or ``smooth``.
 
     ``smooth`` is Tarvainen et al.'s smoothness-priors detrending (IEEE TBME 49(2), 2002), the usual
     rPPG choice, solved as one sparse system (scipy.sparse). Its trend is a low-pass with amplitude
@@ -149,7 +150,7 @@ def detrend(x: np.ndarray, fps: float, kind: str = "none", cutoff_hz: float = BA
     if kind == "none" or len(x) < 3:
         return x
     if kind == "linear":
-        return signal.detrend(x, type="linear")
+        return signal.detrend(x, axis=0, type="linear")
     if kind == "smooth":
         n = len(x)
         lam = (fps / (2.0 * math.pi * cutoff_hz)) ** 2
@@ -160,7 +161,7 @@ def detrend(x: np.ndarray, fps: float, kind: str = "none", cutoff_hz: float = BA
 
 
 def bandpass(x: np.ndarray, fps: float, band: tuple[float, float] = BAND_HZ, order: int = 3) -> np.ndarray:
-    """Zero-phase Butterworth band-pass (scipy.signal.butter + sosfiltfilt)."""
+    """Zero-phase Butterworth band-pass along axis 0 (scipy.signal.butter + sosfiltfilt)."""
     from scipy import signal
 
     x = np.asarray(x, np.float64)
@@ -170,16 +171,16 @@ def bandpass(x: np.ndarray, fps: float, band: tuple[float, float] = BAND_HZ, ord
         raise ValueError(f"band {band} Hz does not fit a frame rate of {fps:g} fps")
     sos = signal.butter(order, [lo, hi], btype="bandpass", output="sos")
     padlen = min(3 * (2 * len(sos) + 1), len(x) - 1)
-    return signal.sosfiltfilt(sos, x, padlen=max(padlen, 0))
+    return signal.sosfiltfilt(sos, x, axis=0, padlen=max(padlen, 0))
 
 
 def spectrum(x: np.ndarray, fps: float, min_bins_per_bpm: float = 2.0) -> tuple[np.ndarray, np.ndarray]:
-    """(freqs Hz, power) of a Hann-windowed periodogram, zero-padded to at least 2 bins per bpm."""
+    """(freqs Hz, power) of a Hann-windowed periodogram along axis 0, zero-padded to at least 2 bins per bpm."""
     from scipy import signal
 
     n = len(x)
     nfft = max(n, int(2 ** math.ceil(math.log2(max(fps * 60.0 * min_bins_per_bpm, 2)))))
-    return signal.periodogram(x, fs=fps, window="hann", nfft=nfft, detrend="constant", scaling="spectrum")
+    return signal.periodogram(x, fs=fps, window="hann", nfft=nfft, detrend="constant", scaling="spectrum", axis=0)
 
 
 def peak_frequency(freqs: np.ndarray, power: np.ndarray, band: tuple[float, float] = BAND_HZ) -> float | None:
@@ -224,15 +225,23 @@ def filtered_pulse(
     return bandpass(detrend(pulse_signal(fill_gaps(rgb), fps, method), fps, detrend_kind, band[0]), fps, band)
 
 
-def window_spectrum(
+def window_pulse(
     rgb: np.ndarray, fps: float, method: str = "pos", detrend_kind: str = "smooth", band: tuple[float, float] = BAND_HZ
-) -> tuple[np.ndarray, np.ndarray] | None:
-    """(freqs Hz, power) of one window's filtered pulse; None when too few frames have skin."""
+) -> np.ndarray | None:
+    """One window's filtered pulse (N,); None when too few frames have skin."""
     rgb = np.asarray(rgb, np.float64)
     valid = np.isfinite(rgb).all(axis=1) & (rgb > 0).all(axis=1)
     if len(rgb) < 8 or valid.mean() < MIN_VALID_FRACTION:
         return None
-    return spectrum(filtered_pulse(rgb, fps, method, detrend_kind, band), fps)
+    return filtered_pulse(rgb, fps, method, detrend_kind, band)
+
+
+def window_spectrum(
+    rgb: np.ndarray, fps: float, method: str = "pos", detrend_kind: str = "smooth", band: tuple[float, float] = BAND_HZ
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """(freqs Hz, power) of one window's filtered pulse; None when too few frames have skin."""
+    pulse = window_pulse(rgb, fps, method, detrend_kind, band)
+    return None if pulse is None else spectrum(pulse, fps)
 
 
 def estimate(
@@ -342,12 +351,82 @@ def overall_bpm(windows: Iterable[PulseWindow]) -> float | None:
     return float(np.median(bpms)) if bpms else None
 
 
-class PulseEstimator:
-    """Streaming heart rate: push one RGB row per frame, get each window as soon as its last frame arrives.
+GRID_MIN_HZ = 30.0  # the uniform grid's rate is the video's nominal rate, but at least this
 
-    Memory is one window of rows, however long the video. Frames must be pushed in order.
-    ``track_bpm_per_s`` (None or 0: off) tracks the heart rate across windows with a
-    :class:`HeartRateTracker` whose step is ``track_bpm_per_s * step_s`` bpm (1 sd).
+
+def grid_rate(nominal_fps: float) -> float:
+    """Rate (Hz) of the uniform grid a video's trace is resampled onto: its nominal fps, at least 30 Hz.
+
+    A variable-rate recording's nominal rate is an average or the first segment's (15 for a phone clip
+    that later runs at 30): at 30 Hz or more no stretch of a phone or webcam recording is decimated.
+    """
+    return max(float(nominal_fps), GRID_MIN_HZ) if math.isfinite(nominal_fps) else GRID_MIN_HZ
+
+
+class UniformResampler:
+    """Linear resampling of a stream of (time, vector) samples onto the grid ``t0 + j / rate``.
+
+    ``t0`` is the first sample's time. Each push returns the grid values it completes (a grid point
+    a quarter step or less past the sample takes the sample's value, so frames already on the grid
+    pass through unchanged). Where one neighbour is NaN (no skin) the nearer one is taken, so a gap
+    stays a gap and does not spread. Times that do not increase are skipped.
+    """
+
+    def __init__(self, rate: float) -> None:
+        if not rate > 0:
+            raise ValueError(f"grid rate must be positive, got {rate}")
+        self.rate = rate
+        self.t0: float | None = None
+        self.next_index = 0  # the next grid point to produce
+        self._prev: tuple[float, np.ndarray] | None = None
+
+    def time_of(self, j: int | float) -> float:
+        """Time (s) of grid point ``j``."""
+        return (self.t0 or 0.0) + j / self.rate
+
+    def push(self, t: float, value: np.ndarray) -> list[np.ndarray]:
+        value = np.asarray(value, np.float64)
+        if self.t0 is None:
+            self.t0 = t
+        if self._prev is not None and not t > self._prev[0]:
+            return []
+        out = []
+        tol = 0.25 / self.rate
+        while self.time_of(self.next_index) <= t + tol:
+            g = self.time_of(self.next_index)
+            if self._prev is None or g >= t:
+                out.append(value)
+            else:
+                tp, vp = self._prev
+                w = (g - tp) / (t - tp)  # 0 at the previous sample, 1 at this one
+                mixed = (1.0 - w) * vp + w * value
+                if not np.isfinite(mixed).all():
+                    mixed = np.where(np.isfinite(mixed), mixed, value if w >= 0.5 else vp)
+                out.append(mixed)
+            self.next_index += 1
+        self._prev = (t, value)
+        return out
+
+
+def resample_uniform(times: np.ndarray, values: np.ndarray, rate: float) -> tuple[np.ndarray, np.ndarray]:
+    """(grid times (M,), values (M, ...)) of a whole trace held in memory, as :class:`UniformResampler` gives."""
+    rs = UniformResampler(rate)
+    out = [g for t, v in zip(np.asarray(times, np.float64), np.asarray(values, np.float64)) for g in rs.push(t, v)]
+    vals = np.asarray(out, np.float64).reshape((len(out),) + np.shape(values)[1:])
+    return rs.time_of(np.arange(len(out))), vals
+
+
+class PulseEstimator:
+    """Streaming heart rate: push one RGB row per frame with its time, get each window once its frames are in.
+
+    The rows are resampled onto a uniform grid at ``fps`` (the grid's rate; see :func:`grid_rate`), so
+    frames may come at any times (variable frame rate); without times frame i is at i / fps. Windows
+    are cut on the grid, ``window_s`` long every ``step_s``, and each reports the frames whose times fall
+    inside it. Memory is one window, however long the video. ``track_bpm_per_s`` (None or 0: off)
+    tracks the heart rate across windows with a :class:`HeartRateTracker` whose step is
+    ``track_bpm_per_s * step_s`` bpm (1 sd). ``keep_bvp``: the windows' filtered pulses, each scaled to
+    unit power and Hann-weighted, are overlap-added on the grid; :meth:`pop_bvp` hands out the
+    (time, value) samples no later window will touch.
     """
 
     def __init__(
@@ -359,6 +438,7 @@ class PulseEstimator:
         detrend_kind: str = "smooth",
         band: tuple[float, float] = BAND_HZ,
         track_bpm_per_s: float | None = TRACK_BPM_PER_S,
+        keep_bvp: bool = False,
     ) -> None:
         if method not in METHODS:
             raise ValueError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
@@ -374,34 +454,109 @@ class PulseEstimator:
         if track_bpm_per_s is not None and track_bpm_per_s < 0:
             raise ValueError(f"tracking rate must be >= 0 bpm/s, got {track_bpm_per_s}")
         self.tracker = HeartRateTracker(track_bpm_per_s * self.step / fps, band) if track_bpm_per_s else None
-        self._rows: deque[tuple[float, float, float]] = deque(maxlen=self.win)
-        self.frames = 0
+        self.grid = UniformResampler(fps)
+        self._rows: deque[np.ndarray] = deque(maxlen=self.win)
+        self._frame_times: deque[tuple[int, float]] = deque()  # (index, time) of the frames since the next window start
+        self.frames = 0  # frames pushed
+        self.samples = 0  # grid samples made
         self.emitted = 0
+        self._bvp: _OverlapAdd | None = _OverlapAdd(self.win) if keep_bvp else None
 
-    def push(self, rgb: Sequence[float]) -> PulseWindow | None:
-        """Add the next frame's (R, G, B); returns the window that this frame completes, if any."""
-        self._rows.append((float(rgb[0]), float(rgb[1]), float(rgb[2])))
+    def push(self, rgb: Sequence[float], time_s: float | None = None) -> list[PulseWindow]:
+        """Add the next frame's (R, G, B) at ``time_s`` (default: frame index / fps); returns the windows
+        it completes (none, usually one; several after a long gap in the timestamps)."""
+        t = self.frames / self.fps if time_s is None else float(time_s)
+        self._frame_times.append((self.frames, t))
         self.frames += 1
-        start = self.frames - self.win
-        if start >= 0 and start % self.step == 0:
-            return self._window(start, self.frames)
-        return None
+        done = []
+        for row in self.grid.push(t, np.asarray(rgb[:3], np.float64)):
+            self._rows.append(row)
+            self.samples += 1
+            start = self.samples - self.win
+            if start >= 0 and start % self.step == 0:
+                done.append(self._window(start, self.samples))
+        return done
 
     def finish(self) -> list[PulseWindow]:
         """Call after the last frame: a clip shorter than one window is scored as a single window."""
-        if self.emitted == 0 and self.frames < self.win and self.frames >= MIN_SHORT_CLIP_S * self.fps:
-            return [self._window(0, self.frames)]
-        return []
+        out = []
+        if self.emitted == 0 and self.samples < self.win and self.samples >= MIN_SHORT_CLIP_S * self.fps:
+            out.append(self._window(0, self.samples))
+        if self._bvp is not None:
+            self._bvp.flush()
+        return out
+
+    def pop_bvp(self) -> list[tuple[float, float]]:
+        """(time s, value) of the combined pulse samples completed since the last call (``keep_bvp``)."""
+        if self._bvp is None:
+            return []
+        return [(self.grid.time_of(j), v) for j, v in self._bvp.pop()]
+
+    def _frame_span(self, start: int, end: int) -> tuple[int, int]:
+        """Frames [first, last + 1) whose times fall on grid samples [start, end), within a quarter step."""
+        tol = 0.25 / self.fps
+        lo, hi = self.grid.time_of(start) - tol, self.grid.time_of(end - 1) + tol
+        inside = [i for i, t in self._frame_times if lo <= t <= hi]
+        if not inside:  # a window inside a gap of the timestamps
+            after = [i for i, t in self._frame_times if t > hi]
+            first = after[0] if after else self.frames
+            return first, first
+        return inside[0], inside[-1] + 1
 
     def _window(self, start: int, end: int) -> PulseWindow:
         rgb = np.asarray(self._rows, np.float64)[-(end - start) :]
-        spec = window_spectrum(rgb, self.fps, self.method, self.detrend_kind, self.band)
+        pulse = window_pulse(rgb, self.fps, self.method, self.detrend_kind, self.band)
         bpm = snr = None
-        if spec is not None:
+        if pulse is not None:
+            spec = spectrum(pulse, self.fps)
             f0 = self.tracker.update(*spec) if self.tracker else peak_frequency(*spec, self.band)
             bpm, snr = _bpm_snr(*spec, f0, self.band)
+        first, last = self._frame_span(start, end)
+        next_start = self.grid.time_of(start + self.step) - 0.25 / self.fps
+        while self._frame_times and self._frame_times[0][1] < next_start:
+            self._frame_times.popleft()
+        if self._bvp is not None:
+            self._bvp.add(start, pulse, end - start, final_below=start + self.step)
         self.emitted += 1
-        return PulseWindow(start, end, start / self.fps, end / self.fps, bpm, snr)
+        return PulseWindow(first, last, self.grid.time_of(start), self.grid.time_of(end), bpm, snr)
+
+
+class _OverlapAdd:
+    """Hann-weighted overlap-add of window signals on a grid, handing out samples as they become final."""
+
+    def __init__(self, win: int) -> None:
+        self.taper = 0.5 - 0.5 * np.cos(2 * np.pi * (np.arange(win) + 0.5) / win)  # never 0 at the ends
+        self.base = 0  # grid index of num[0]
+        self.num: deque[float] = deque()
+        self.den: deque[float] = deque()
+        self.ready: list[tuple[int, float]] = []
+
+    def add(self, start: int, x: np.ndarray | None, length: int, final_below: int) -> None:
+        need = start + length - self.base
+        while len(self.num) < need:
+            self.num.append(0.0)
+            self.den.append(0.0)
+        if x is not None:
+            sd = float(np.std(x))
+            taper = self.taper if len(x) == len(self.taper) else np.hanning(len(x) + 2)[1:-1]
+            if sd > 0:
+                for k, (v, w) in enumerate(zip(x / sd, taper)):
+                    self.num[start - self.base + k] += w * v
+                    self.den[start - self.base + k] += w
+        self._release(final_below)
+
+    def _release(self, below: int) -> None:
+        while self.num and self.base < below:
+            n, d = self.num.popleft(), self.den.popleft()
+            self.ready.append((self.base, n / d if d > 0 else math.nan))
+            self.base += 1
+
+    def flush(self) -> None:
+        self._release(self.base + len(self.num))
+
+    def pop(self) -> list[tuple[int, float]]:
+        out, self.ready = self.ready, []
+        return out
 
 
 def estimate_windows(
@@ -413,11 +568,12 @@ def estimate_windows(
     detrend_kind: str = "smooth",
     band: tuple[float, float] = BAND_HZ,
     track_bpm_per_s: float | None = TRACK_BPM_PER_S,
+    times: np.ndarray | None = None,
 ) -> Iterator[PulseWindow]:
-    """All windows of a whole (N, 3) trace held in memory; same results as :class:`PulseEstimator`."""
+    """All windows of a whole (N, 3) trace held in memory (frame times ``times``, default i / fps);
+    same results as :class:`PulseEstimator`, whose ``fps`` is the grid's rate."""
     est = PulseEstimator(fps, method, window_s, step_s, detrend_kind, band, track_bpm_per_s)
-    for row in np.asarray(rgb, np.float64):
-        w = est.push(row)
-        if w is not None:
-            yield w
+    rows = np.asarray(rgb, np.float64)
+    for row, t in zip(rows, np.arange(len(rows)) / fps if times is None else times):
+        yield from est.push(row, t)
     yield from est.finish()

@@ -131,8 +131,8 @@ def test_killed_client_then_skip_existing(tmp_path: Path, weights_file: Path) ->
 
 def test_trace_on_the_cluster(run_cli, tmp_path: Path, weights_file: Path) -> None:
     src = make_corpus(tmp_path / "in", images=2, videos=(15, 9))
-    assert run_cli("trace", src, "-o", tmp_path / "plain", "-w", weights_file).code == 0
-    res = run_cli("trace", src, "-o", tmp_path / "dask", "-w", weights_file, "--cluster", "local:2")
+    assert run_cli("trace", src, "-o", tmp_path / "plain", "-w", weights_file, "--region", "skin").code == 0
+    res = run_cli("trace", src, "-o", tmp_path / "dask", "-w", weights_file, "--region", "skin", "--cluster", "local:2")
     assert res.code == 0, res
     same_outputs(tmp_path / "plain", tmp_path / "dask")
 

@@ -146,17 +146,17 @@ def test_killed_run_then_skip_existing(tmp_path: Path, weights_file: Path) -> No
 
 def test_trace_many_inputs_into_files(run_cli, tmp_path: Path, weights_file: Path) -> None:
     src = make_corpus(tmp_path / "in", images=1, videos=(15, 9))
-    res = run_cli("trace", src, "-o", tmp_path / "tr", "-w", weights_file)
+    res = run_cli("trace", src, "-o", tmp_path / "tr", "-w", weights_file, "--region", "skin")
     assert res.code == 0, res
     assert sorted(p.name for p in (tmp_path / "tr").rglob("*.csv")) == ["clip0.csv", "clip1.csv", "im0.csv"]
     for name in ("clip0", "clip1"):
-        one = run_cli("trace", src / f"{name}.mkv", "-w", weights_file)
+        one = run_cli("trace", src / f"{name}.mkv", "-w", weights_file, "--region", "skin")
         assert one.code == 0 and (tmp_path / "tr" / f"{name}.csv").read_text() == one.out
-    res = run_cli("trace", src / "clip0.mkv", "-o", tmp_path / "tj", "-w", weights_file, "--json")
+    res = run_cli("trace", src / "clip0.mkv", "-o", tmp_path / "tj", "-w", weights_file, "--region", "skin", "--json")
     assert res.code == 0 and len((tmp_path / "tj" / "clip0.jsonl").read_text().splitlines()) == 15
-    res = run_cli("trace", src / "clip0.mkv", "-o", tmp_path / "tj", "-w", weights_file, "--json", "--skip-existing")
+    res = run_cli("trace", src / "clip0.mkv", "-o", tmp_path / "tj", "-w", weights_file, "--region", "skin", "--json", "--skip-existing")
     assert res.code == 0 and "1 skipped" in res.err
-    res = run_cli("trace", src / "clip0.mkv", src / "clip1.mkv", "-w", weights_file)
+    res = run_cli("trace", src / "clip0.mkv", src / "clip1.mkv", "-w", weights_file, "--region", "skin")
     assert res.code == 2 and "-o FOLDER" in res.err
 
 

@@ -176,7 +176,7 @@ def test_trace_streams_rows_that_match_masks_computed_directly(ref: dict) -> Non
     from skinmask.inference import load_model, predict
 
     frames = ref["frames"]
-    proc = subprocess.Popen([*SKINMASK, "trace", "--raw", f"{W}x{H}", "--fps", "10", "-"], stdin=subprocess.PIPE,
+    proc = subprocess.Popen([*SKINMASK, "trace", "--region", "skin", "--raw", f"{W}x{H}", "--fps", "10", "-"], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)  # unbuffered: select sees all
     try:
         proc.stdin.write(b"".join(f.tobytes() for f in frames[:4]))  # one batch; stdin stays open
@@ -213,7 +213,7 @@ def test_closed_pipe_downstream_ends_quietly(ref: dict, tmp_path: Path) -> None:
     raw = tmp_path / "many.raw"
     raw.write_bytes(b"".join(ref["frames"][i % N].tobytes() for i in range(200)))
     procs = []
-    for args, head in ((["trace", "--raw", f"{W}x{H}", str(raw)], ["head", "-3"]),
+    for args, head in ((["trace", "--region", "skin", "--raw", f"{W}x{H}", str(raw)], ["head", "-3"]),
                        (["predict", "--raw", f"{W}x{H}", str(raw), "-o", "-"], ["head", "-c", "100"])):
         sm = subprocess.Popen([*SKINMASK, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         hd = subprocess.Popen(head, stdin=sm.stdout, stdout=subprocess.PIPE)
@@ -248,7 +248,7 @@ def test_usage_errors_exit_2(run_cli, tmp_path: Path) -> None:
 def test_trace_json_lines_from_a_raw_file(run_cli, tmp_path: Path) -> None:
     raw = tmp_path / "clip.raw"
     raw.write_bytes(np.zeros((3, 8, 10, 3), np.uint8).tobytes())  # black frames: no pixel carries weight
-    res = run_cli("trace", "--raw", "10x8", "--fps", "25", str(raw), "--json")
+    res = run_cli("trace", "--region", "skin", "--raw", "10x8", "--fps", "25", str(raw), "--json")
     assert res.code == 0, res
     rows = [json.loads(line) for line in res.out.splitlines()]  # strict JSON: NaN would not parse in most tools
     assert [r["index"] for r in rows] == [0, 1, 2] and rows[2]["time_s"] == pytest.approx(2 / 25)

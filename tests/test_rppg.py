@@ -85,8 +85,7 @@ def test_streaming_emits_each_window_on_its_last_frame() -> None:
     est = rppg.PulseEstimator(FPS, window_s=10, step_s=2.5)
     got = []
     for i, row in enumerate(rgb):
-        w = est.push(row)
-        if w is not None:
+        for w in est.push(row):
             assert w.end_frame == i + 1  # emitted as soon as complete
             got.append(w)
     assert est.finish() == []
@@ -180,3 +179,60 @@ def test_bad_arguments() -> None:
         rppg.PulseEstimator(5.0)  # band up to 3.5 Hz needs more than 7 fps
     with pytest.raises(ValueError, match="positive"):
         rppg.window_frames(0, 1, FPS)
+
+
+def _vfr_times(seconds_each: float = 10.0) -> np.ndarray:
+    """Frame times of a phone-like recording: 15 fps, then 30 fps."""
+    slow = np.arange(int(seconds_each * 15)) / 15
+    fast = seconds_each + np.arange(int(seconds_each * 30)) / 30
+    return np.concatenate([slow, fast])
+
+
+def test_variable_frame_rate_is_resampled_by_time() -> None:
+    times = _vfr_times()
+    rgb = synthetic_trace_at(72.0, times)
+    by_time = list(rppg.estimate_windows(rgb, 30.0, times=times))
+    assert len(by_time) == 11 and all(abs(w.bpm - 72) < 1.0 for w in by_time), [w.bpm for w in by_time]
+    first, last = by_time[0], by_time[-1]
+    assert (first.start_frame, first.end_frame, first.start_s, first.end_s) == (0, 150, 0.0, 10.0)
+    assert (last.start_frame, last.end_frame) == (150, 450) and last.end_s == pytest.approx(20.0)
+    by_index = list(rppg.estimate_windows(rgb, 30.0))  # what frame counting did: rates off in both halves
+    assert abs(by_index[0].bpm - 72) > 20
+
+
+def synthetic_trace_at(bpm: float, times: np.ndarray, seed: int = 0) -> np.ndarray:
+    """synthetic_trace sampled at arbitrary frame times."""
+    rng = np.random.default_rng(seed)
+    pulse = 0.004 * np.sin(2 * np.pi * bpm / 60 * times + 0.3)
+    rgb = np.array([150.0, 110.0, 90.0]) * (1 + SKIN_PULSE * pulse[:, None])
+    return rgb + rng.normal(0, 0.05, rgb.shape)
+
+
+def test_resampler_passes_grid_frames_through_and_interpolates_between() -> None:
+    values = np.arange(10.0)[:, None] * [1.0, 2.0, 3.0]
+    t, out = rppg.resample_uniform(np.arange(10) / 30.0, values, 30.0)
+    assert np.array_equal(out, values) and t[3] == pytest.approx(0.1)
+    t, out = rppg.resample_uniform(np.array([0.0, 0.1, 0.2]), np.array([[0.0], [3.0], [6.0]]), 30.0)
+    assert out[:, 0] == pytest.approx([0, 1, 2, 3, 4, 5, 6])
+    gap = np.array([[1.0], [np.nan], [3.0]])
+    _, out = rppg.resample_uniform(np.array([0.0, 0.1, 0.2]), gap, 30.0)
+    assert out[:, 0][[0, 1, 5, 6]] == pytest.approx([1, 1, 3, 3]) and np.isnan(out[2:5, 0]).all()
+    _, out = rppg.resample_uniform(np.array([0.0, 0.1, 0.1, 0.05, 0.2]), np.arange(5.0)[:, None], 10.0)
+    assert out[:, 0] == pytest.approx([0, 1, 4])  # times that do not increase are skipped
+
+
+def test_bvp_is_the_pulse_on_the_grid() -> None:
+    rgb = synthetic_trace(84.0, seconds=20)
+    est = rppg.PulseEstimator(FPS, keep_bvp=True)
+    bvp = []
+    for row in rgb:
+        est.push(row)
+        bvp += est.pop_bvp()
+        assert len(est._bvp.num) <= est.win  # streamed: never more than one window pending
+    est.finish()
+    bvp += est.pop_bvp()
+    t, v = np.array(bvp).T
+    assert len(t) == len(rgb) and t == pytest.approx(np.arange(len(rgb)) / FPS)
+    assert np.isfinite(v).all() and abs(v.std() - 1) < 0.3
+    truth = np.sin(2 * np.pi * 84 / 60 * t + 0.3)
+    assert np.corrcoef(v[30:-30], truth[30:-30])[0, 1] > 0.95

@@ -47,6 +47,26 @@ EngineOpt = Annotated[
     typer.Option("--engine", help="What runs the network: onnxruntime (fast; the default when installed), "
                  "torch (eager PyTorch, the reference), or auto. Masks agree within 1/255."),
 ]
+
+
+class Region(str, Enum):
+    """Where trace and pulse average colour (values = skinmask.trace.REGIONS)."""
+
+    face_skin = "face-skin"
+    face = "face"
+    skin = "skin"
+    whole = "whole"
+    ycrcb = "ycrcb"
+
+
+DEFAULT_REGION = Region.face  # = trace.DEFAULT_REGION; a literal so the CLI's start-up does not import numpy
+REGION_HELP = ("Where colour is averaged: face-skin (the tracked face, minus eyes and mouth, weighted by skin "
+               "probability), face (the same region, every pixel alike), skin (the skin model anywhere in the "
+               "frame: no face needed), and the baselines whole (every pixel) and ycrcb (Chai & Ngan rule).")
+FaceOpt = Annotated[Optional[int], typer.Option("--face", min=0, help="Which face when there are several: its "
+                                                "index, left to right from 0. [default: the largest]",
+                                                show_default=False)]
+
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only error lines on stderr: no progress, no summary.")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks and OpenCV/FFmpeg warnings.")]
 OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace outputs that already exist.")]

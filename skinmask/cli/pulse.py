@@ -12,7 +12,8 @@ from typing import Annotated, Optional
 import typer
 
 from . import common
-from .common import ClusterOpt, DebugOpt, DeviceOpt, EngineOpt, QuietOpt, WeightsOpt
+from .common import (DEFAULT_REGION, REGION_HELP, ClusterOpt, DebugOpt, DeviceOpt, EngineOpt, FaceOpt, QuietOpt, Region,
+                     WeightsOpt)
 
 
 class Method(str, Enum):
@@ -28,11 +29,14 @@ class Detrend(str, Enum):
 
 
 class Mask(str, Enum):
+    """The old --mask choices, kept as aliases of regions."""
+
     skinmask = "skinmask"
     whole = "whole"
     ycrcb = "ycrcb"
 
 
+MASK_REGION = {Mask.skinmask: Region.skin, Mask.whole: Region.whole, Mask.ycrcb: Region.ycrcb}
 MethodOpt = Annotated[Method, typer.Option("--method", "-m", help="rPPG method: pos (Wang 2017), chrom (de Haan "
                                            "2013) or green (Verkruysse 2008).")]
 WindowOpt = Annotated[float, typer.Option("--window", min=2.0, help="Window length, seconds.")]
@@ -59,26 +63,38 @@ def _fmt(v: float | None, spec: str = ".1f") -> str:
 
 
 def _options(method: Method, window: float, step: float, detrend: Detrend, track: float, threshold: str,
-             keep_clipped: bool, mask_scale: Optional[float], smooth: float, model_threshold: float):
+             keep_clipped: bool, mask_scale: Optional[float], smooth: float, model_threshold: float,
+             region: Region, face: Optional[int]):
     from ..pulse import PulseOptions
     from ..trace import TraceOptions
     from .predict import parse_threshold
 
     popts = PulseOptions(method=method.value, window_s=window, step_s=step, detrend=detrend.value, track=track)
     thr = None if threshold == "soft" else parse_threshold(threshold, model_threshold)
-    topts = TraceOptions(threshold=thr, exclude_clipped=not keep_clipped,
+    topts = TraceOptions(region=region.value, face=face, threshold=thr, exclude_clipped=not keep_clipped,
                          mask_scale=mask_scale, smooth=smooth)
     return popts, topts
 
 
-def _load(mask: Mask, weights: Optional[str], device: str):
-    from ..pulse import RuleMasker
+def _load(regions: list[Region], weights: Optional[str], device: str):
+    """The skin model when a region needs it, else None."""
+    from ..trace import needs_model
 
-    if mask is Mask.skinmask:
-        from ..inference import load_model
+    if not needs_model(r.value for r in regions):
+        return None
+    from ..inference import load_model
 
-        return load_model(weights, device, engine=common.state.engine)
-    return RuleMasker(mask.value)
+    return load_model(weights, device, engine=common.state.engine)
+
+
+def _regions(regions: Optional[list[Region]], masks: Optional[list[Mask]], default: list[Region]) -> list[Region]:
+    """--region values, with the old --mask values mapped onto regions (both may be given)."""
+    chosen = list(regions or []) + [MASK_REGION[m] for m in masks or []]
+    return list(dict.fromkeys(chosen or default))
+
+
+MaskAliasOpt = Annotated[Optional[list[Mask]], typer.Option(
+    "--mask", hidden=True, help="Old name: skinmask = --region skin, whole, ycrcb.", show_default=False)]
 
 
 def pulse(
@@ -87,15 +103,23 @@ def pulse(
                                              "one with \"overall\": true.")] = False,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Also draw a PNG: colour trace, filtered pulse, "
                                                  "spectrum, bpm over time.", show_default=False)] = None,
-    gt: Annotated[Optional[Path], typer.Option("--gt", help="UBFC ground truth (ground_truth.txt or gtdump.xmp): "
-                                               "score each window against the PPG.", show_default=False)] = None,
+    map_png: Annotated[Optional[Path], typer.Option(
+        "--map", help="Also draw a PNG of a frame tinted by each block's pulse SNR at the tracked heart rate over "
+        "the whole recording (where the heartbeat is visible), the face region outlined.", show_default=False)] = None,
+    bvp: Annotated[Optional[Path], typer.Option(
+        "--bvp", help="Also write the combined, filtered pulse signal on the uniform time grid as CSV "
+        "(time_s,bvp), streamed.", show_default=False)] = None,
+    gt: Annotated[Optional[Path], typer.Option("--gt", help="Contact PPG to score each window against: UBFC "
+                                               "ground_truth.txt / gtdump.xmp (one sample per frame) or a CSV "
+                                               "with time_s,ppg columns (matched by time).", show_default=False)] = None,
+    region: Annotated[Optional[Region], typer.Option("--region", "-r", help=REGION_HELP, show_default=False)] = None,
+    face: FaceOpt = None,
     method: MethodOpt = Method.pos,
     window: WindowOpt = 10.0,
     step: StepOpt = 1.0,
     detrend: DetrendOpt = Detrend.smooth,
     track: TrackOpt = TRACK_DEFAULT,
-    mask: Annotated[Mask, typer.Option("--mask", help="Where colour is averaged: skinmask (the model), or the "
-                                       "baselines whole (every pixel) and ycrcb (Chai & Ngan rule).")] = Mask.skinmask,
+    mask: MaskAliasOpt = None,
     threshold: ThresholdOpt = "soft",
     keep_clipped: KeepClippedOpt = False,
     mask_scale: MaskScaleOpt = None,
@@ -108,17 +132,26 @@ def pulse(
 ) -> None:
     """Heart rate (bpm) from a face video: the overall bpm on stdout, a per-window table on stderr.
 
-    Windows print as soon as their last frame is decoded. Example:
+    Windows are cut by the frames' presentation times (variable frame rate is fine) and print as soon
+    as their last frame is decoded. [default region: face] Examples:
 
-      skinmask pulse face.mp4 --plot pulse.png
+      skinmask pulse face.mp4 --plot pulse.png --map map.png
+
+      skinmask pulse hand.mp4 --region skin
     """
     common.setup(debug, quiet, engine)
+    from ..errors import UsageError
     from ..pulse import PulseRun, ScoredWindow, score
 
-    model = _load(mask, weights, device)
+    chosen = _regions([region] if region else None, mask, [DEFAULT_REGION])
+    if len(chosen) > 1:
+        raise UsageError(f"pulse measures one region; got {', '.join(r.value for r in chosen)} (pulse-eval compares them)")
+    reg = chosen[0]
+    model = _load(chosen, weights, device)
     popts, topts = _options(method, window, step, detrend, track, threshold, keep_clipped, mask_scale, smooth,
-                            getattr(model, "threshold", 0.5))
-    run = PulseRun(model, video, popts, topts, gt=gt, keep_trace=plot is not None)
+                            getattr(model, "threshold", 0.5), reg, face)
+    run = PulseRun(model, video, popts, topts, gt=gt, keep_trace=plot is not None, bvp=bvp,
+                   pulse_map=map_png is not None)
     show = not common.state.quiet
     head = f"{'frames':>13s} {'seconds':>13s} {'bpm':>6s} {'snr dB':>6s}" + (f" {'gt':>6s} {'error':>6s}" if gt else "")
     for k, item in enumerate(run):
@@ -137,7 +170,7 @@ def pulse(
     overall = run.overall_bpm
     summary: dict[str, object] = {"overall": True, "bpm": None if overall is None else round(overall, 2),
                                   "windows": len(run.windows), "frames": run.frames, "fps": round(run.fps, 3),
-                                  "method": popts.method, "mask": mask.value}
+                                  "method": popts.method, "region": reg.value}
     if gt is not None:
         summary.update(score(run.scored).to_dict())
         s = score(run.scored)
@@ -150,8 +183,12 @@ def pulse(
         from ..pulseplot import draw_pulse
         from ..media import write_png
 
-        write_png(plot, draw_pulse(run, title=f"{video.name}  {popts.method.upper()}  mask={mask.value}"))
+        write_png(plot, draw_pulse(run, title=f"{video.name}  {popts.method.upper()}  region={reg.value}"))
         common.info_line(f"plot: {plot}")
+    if map_png is not None:
+        _write_map(run, map_png, f"{video.name}: pulse SNR at the tracked rate ({popts.method.upper()})")
+    if bvp is not None:
+        common.info_line(f"pulse signal: {bvp}")
     if json_lines:
         sys.stdout.write(json.dumps(summary) + "\n")
     else:
@@ -161,13 +198,35 @@ def pulse(
         raise typer.Exit(common.EXIT_FAILED)
 
 
+def _write_map(run, path: Path, title: str) -> None:
+    from ..media import write_png
+
+    pm = run.map
+    if pm is None or pm.frame is None or pm.snr_db() is None:
+        common.warn_line(f"{path}: no pulse map (the video is shorter than one window)")
+        return
+    outline = None
+    if pm.face is not None:
+        from ..face import face_region
+
+        outline = face_region(pm.face, pm.frame.shape[:2])
+    write_png(path, pm.draw(outline, title))
+    common.info_line(f"map: {path}")
+
+
 def pulse_eval(
     folder: Annotated[Path, typer.Argument(help="A folder of clips: subject*/vid.mp4 + ground_truth.txt (UBFC "
-                                           "layout).", show_default=False)],
-    masks: Annotated[Optional[list[Mask]], typer.Option("--mask", help="Mask sources to compare (repeat). "
-                                                        "[default: skinmask, whole, ycrcb]", show_default=False)] = None,
-    json_lines: Annotated[bool, typer.Option("--json", help="JSON lines: one per clip and mask, then the totals.")] = False,
+                                           "layout) or ground_truth.csv (time_s,ppg).", show_default=False)],
+    regions: Annotated[Optional[list[Region]], typer.Option(
+        "--region", "-r", help="Regions to compare (repeat). " + REGION_HELP + " [default: all five]",
+        show_default=False)] = None,
+    masks: MaskAliasOpt = None,
+    json_lines: Annotated[bool, typer.Option("--json", help="JSON lines: one per clip and region, then the totals.")] = False,
+    plot: Annotated[Optional[Path], typer.Option(
+        "--plot", help="Also draw into this folder a Bland-Altman plot of all windows per region and each clip's "
+        "bpm over time against the contact PPG.", show_default=False)] = None,
     cluster: ClusterOpt = None,
+    face: FaceOpt = None,
     method: MethodOpt = Method.pos,
     window: WindowOpt = 10.0,
     step: StepOpt = 1.0,
@@ -185,12 +244,12 @@ def pulse_eval(
 ) -> None:
     """Score heart rate against contact PPG on every clip: MAE, RMSE, Pearson r over all windows.
 
-    The skin mask is compared with two built-in baselines (whole-frame average, YCrCb rule mask).
-    Totals go to stdout (TSV, or JSON lines); the per-clip table to stderr. Example:
+    Every region is measured from one pass over each video. Totals go to stdout (TSV, or JSON lines);
+    the per-clip table to stderr. Example:
 
-      skinmask pulse-eval ../shared/data/ubfc_rppg
+      skinmask pulse-eval ../shared/data/ubfc_rppg --plot eval/
 
-      skinmask pulse-eval ../shared/data/ubfc_rppg --cluster local    # clips and masks as Dask tasks
+      skinmask pulse-eval ../shared/data/ubfc_rppg --cluster local    # clips as Dask tasks
     """
     common.setup(debug, quiet, engine)
     from rich.table import Table
@@ -198,50 +257,56 @@ def pulse_eval(
     from ..pulse import evaluate_corpus, find_clips, score
 
     common.check_cluster(cluster)
-    chosen = list(dict.fromkeys(masks or list(Mask)))
+    chosen = _regions(regions, masks, list(Region))
     clips = find_clips(folder)
-    model = _load(Mask.skinmask, weights, device) if Mask.skinmask in chosen else None
+    model = _load(chosen, weights, device)
     popts, topts = _options(method, window, step, detrend, track, threshold, keep_clipped, mask_scale, smooth,
-                            getattr(model, "threshold", 0.5))
-    all_windows: dict[Mask, list] = {m: [] for m in chosen}
-    per_clip: dict[tuple[str, Mask], object] = {}
+                            getattr(model, "threshold", 0.5), chosen[0], face)
+    all_windows: dict[Region, list] = {r: [] for r in chosen}
+    per_clip: dict[tuple[str, Region], object] = {}
+    results = []
     failed = 0
-    pairs = [(clip, m.value) for clip in clips for m in chosen]
     with common.open_cluster(cluster) as workers:
-        for clip, mask_name, res, error in evaluate_corpus(model, pairs, popts, topts, workers):
+        for clip, res, error in evaluate_corpus(model, clips, [r.value for r in chosen], popts, topts, workers):
             if error is not None:  # one bad clip must not hide the others; reported and counted
                 common.error_line(error)
                 failed += 1
                 continue
-            m = Mask(mask_name)
-            s = res.scores
-            per_clip[(clip.name, m)] = s
-            all_windows[m].extend(res.windows)
-            if json_lines:
-                sys.stdout.write(json.dumps({"clip": clip.name, "mask": m.value, **s.to_dict()}) + "\n")
-                sys.stdout.flush()
-            common.info_line(f"{clip.name:>12s} {m.value:>9s}: MAE {_fmt(s.mae, '.2f'):>6s} bpm over {s.n} windows")
-    totals = {m: score(all_windows[m]) for m in chosen}
+            results.append(res)
+            for r in chosen:
+                s = res[r.value].scores
+                per_clip[(clip.name, r)] = s
+                all_windows[r].extend(res[r.value].windows)
+                if json_lines:
+                    sys.stdout.write(json.dumps({"clip": clip.name, "region": r.value, **s.to_dict()}) + "\n")
+                    sys.stdout.flush()
+                common.info_line(f"{clip.name:>12s} {r.value:>9s}: MAE {_fmt(s.mae, '.2f'):>6s} bpm over {s.n} windows")
+    totals = {r: score(all_windows[r]) for r in chosen}
     if not common.state.quiet:
         table = Table(title=f"bpm vs contact PPG, {popts.method.upper()}, {window:g} s windows, {step:g} s step")
         table.add_column("clip")
-        for m in chosen:
-            table.add_column(f"{m.value} MAE", justify="right")
+        for r in chosen:
+            table.add_column(f"{r.value} MAE", justify="right")
         for clip in clips:
-            table.add_row(clip.name, *[_fmt(getattr(per_clip.get((clip.name, m)), "mae", None), ".2f") for m in chosen])
+            table.add_row(clip.name, *[_fmt(getattr(per_clip.get((clip.name, r)), "mae", None), ".2f") for r in chosen])
         for label, key, spec in (("MAE (all windows)", "mae", ".2f"), ("RMSE", "rmse", ".2f"), ("Pearson r", "r", ".3f")):
-            table.add_row(f"[bold]{label}[/]", *[_fmt(getattr(totals[m], key), spec) for m in chosen])
-        table.add_row("windows", *[str(totals[m].n) for m in chosen])
+            table.add_row(f"[bold]{label}[/]", *[_fmt(getattr(totals[r], key), spec) for r in chosen])
+        table.add_row("windows", *[str(totals[r].n) for r in chosen])
         common.console.print(table)
+    if plot is not None and results:
+        from ..pulseplot import write_eval_plots
+
+        for path in write_eval_plots(plot, results, [r.value for r in chosen]):
+            common.info_line(f"plot: {path}")
     if json_lines:
-        for m in chosen:
-            sys.stdout.write(json.dumps({"overall": True, "mask": m.value, "method": popts.method,
-                                         **totals[m].to_dict()}) + "\n")
+        for r in chosen:
+            sys.stdout.write(json.dumps({"overall": True, "region": r.value, "method": popts.method,
+                                         **totals[r].to_dict()}) + "\n")
     else:
-        sys.stdout.write("mask\twindows\tmae\trmse\tr\n")
-        for m in chosen:
-            t = totals[m]
-            sys.stdout.write(f"{m.value}\t{t.n}\t{_fmt(t.mae, '.3f')}\t{_fmt(t.rmse, '.3f')}\t{_fmt(t.r, '.4f')}\n")
+        sys.stdout.write("region\twindows\tmae\trmse\tr\n")
+        for r in chosen:
+            t = totals[r]
+            sys.stdout.write(f"{r.value}\t{t.n}\t{_fmt(t.mae, '.3f')}\t{_fmt(t.rmse, '.3f')}\t{_fmt(t.r, '.4f')}\n")
     sys.stdout.flush()
     if failed:
         raise typer.Exit(common.EXIT_FAILED)

@@ -11,7 +11,8 @@ from typing import Annotated, Optional
 import typer
 
 from . import common
-from .common import ClusterOpt, DebugOpt, DeviceOpt, EngineOpt, QuietOpt, SkipExistingOpt, WeightsOpt
+from .common import (DEFAULT_REGION, REGION_HELP, ClusterOpt, DebugOpt, DeviceOpt, EngineOpt, FaceOpt, QuietOpt, Region,
+                     SkipExistingOpt, WeightsOpt)
 from .predict import FpsOpt, PixFmt, PixFmtOpt, RawOpt
 
 
@@ -24,6 +25,8 @@ def trace(
         "--output", "-o", help="Write one trace per input into this folder (<stem>.csv, or .jsonl with --json), "
         "mirroring the input tree, instead of one trace on stdout.", show_default=False)] = None,
     json_lines: Annotated[bool, typer.Option("--json", help="JSON lines instead of CSV.")] = False,
+    region: Annotated[Region, typer.Option("--region", "-r", help=REGION_HELP)] = DEFAULT_REGION,
+    face: FaceOpt = None,
     threshold: Annotated[Optional[str], typer.Option(
         "--threshold", "-t", help="Average only pixels at or above this probability ('auto': the weights' "
         "threshold). [default: weight every pixel by its skin probability]", show_default=False)] = None,
@@ -43,8 +46,8 @@ def trace(
 ) -> None:
     """Print the per-frame skin signal: index, time_s, skin_fraction, r, g, b (CSV with a header).
 
-    r, g, b are the mask-weighted mean colour of the frame, the raw signal that rPPG methods
-    (POS, CHROM) start from. Rows stream as frames are processed.
+    r, g, b are the weighted mean colour of the region (default: the tracked face, minus eyes and
+    mouth), the raw signal that rPPG methods (POS, CHROM) start from. Rows stream as frames are processed.
 
     stdout carries only the CSV (a header, then one row per frame) or the JSON lines (one object per
     frame, same fields); everything else goes to stderr. time_s is the frame's presentation time from the
@@ -66,7 +69,7 @@ def trace(
     from ..errors import UsageError
     from ..pipeline import prefetch
     from ..sources import STDIN, open_source, parse_size, stdin_is_data
-    from ..trace import RowWriter, TraceOptions, trace_frames
+    from ..trace import RowWriter, TraceOptions, needs_model, trace_frames
     from .predict import parse_threshold
 
     parse_threshold(threshold, 0.5)  # usage errors before any work
@@ -79,7 +82,7 @@ def trace(
         if not specs:
             raise UsageError("no input: give videos, folders or globs to trace into -o")
         _trace_files(specs, output, json_lines, threshold, keep_clipped, overwrite, skip_existing, cluster,
-                     weights, device)
+                     weights, device, region, face)
         return
     for flag, on in (("--cluster", cluster is not None), ("--skip-existing", skip_existing), ("--overwrite", overwrite)):
         if on:
@@ -95,11 +98,12 @@ def trace(
         raise UsageError("reading stdin needs --raw WxH (and --pix-fmt): pipe ffmpeg rawvideo frames in")
     source = open_source(video, parse_size(raw) if raw is not None else None, pix_fmt.value,
                          fps if raw is not None else 1.0)
-    model = load_model(weights, device, common.state.engine)
-    opts = TraceOptions(threshold=parse_threshold(threshold, model.threshold), exclude_clipped=not keep_clipped)
+    model = load_model(weights, device, common.state.engine) if needs_model([region.value]) else None
+    opts = TraceOptions(region=region.value, face=face, exclude_clipped=not keep_clipped,
+                        threshold=parse_threshold(threshold, getattr(model, "threshold", 0.5)))
     frames = prefetch(source.frames) if source.kind == "raw" else iter(source.frames)
     writer = RowWriter(sys.stdout, json_lines)
-    for row in trace_frames(model, frames, source.fps, opts):
+    for row in trace_frames(model, frames, source.fps, opts, name=video):
         writer.write(row)
         sys.stdout.flush()
     source.check_complete()
@@ -107,19 +111,20 @@ def trace(
 
 def _trace_files(specs: list[str], output: Path, json_lines: bool, threshold: Optional[str], keep_clipped: bool,
                  overwrite: bool, skip_existing: bool, cluster: Optional[str], weights: Optional[str],
-                 device: str) -> None:
+                 device: str, region: Region, face: Optional[int]) -> None:
     """trace -o FOLDER: every input into its own file, several at once (or on --cluster workers)."""
     from ..inference import load_model
     from ..inputs import expand_inputs
-    from ..trace import TraceFiles, TraceOptions, trace_corpus
+    from ..trace import TraceFiles, TraceOptions, needs_model, trace_corpus
     from .predict import parse_threshold
 
     start = time.perf_counter()
     items, input_errors = expand_inputs(specs, output)
     common.checked_items(items, input_errors)
-    model = load_model(weights, device, common.state.engine)
-    opts = TraceFiles(output, json_lines, overwrite, skip_existing,
-                      TraceOptions(threshold=parse_threshold(threshold, model.threshold), exclude_clipped=not keep_clipped))
+    model = load_model(weights, device, common.state.engine) if needs_model([region.value]) else None
+    topts = TraceOptions(region=region.value, face=face, exclude_clipped=not keep_clipped,
+                         threshold=parse_threshold(threshold, getattr(model, "threshold", 0.5)))
+    opts = TraceFiles(output, json_lines, overwrite, skip_existing, topts)
     tally = common.Tally(len(items), failed=len(input_errors))
     with common.open_cluster(cluster) as workers, common.make_progress() as progress:
         files_task = progress.add_task("files", total=len(items), rate="")
