@@ -108,7 +108,8 @@ def read_ground_truth(path: str | Path) -> GroundTruth:
         raise InputError("time_s must increase from row to row", path)
     rate = 1.0 / float(np.median(np.diff(rows[:, 0])))
     if rate <= 2 * BAND_HZ[1]:
-        raise InputError(f"PPG sampled at {rate:.3g} Hz; the 0.7-3.5 Hz band needs more than {2 * BAND_HZ[1]:g} Hz", path)
+        raise InputError(f"PPG sampled at {rate:.3g} Hz; the 0.7-3.5 Hz band needs more than {2 * BAND_HZ[1]:g} Hz",
+                         path)
     return GroundTruth(path, rows[:, 1], np.full(len(rows), np.nan), rows[:, 0], by_time=True)
 
 

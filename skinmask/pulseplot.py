@@ -108,7 +108,8 @@ def draw_pulse(run: "PulseRun", title: str = "") -> np.ndarray:
     grid_t, grid_rgb = rppg.resample_uniform(t, rgb, rate) if len(t) else (t, rgb)
     ok = len(grid_rgb) >= 8 and np.isfinite(rppg.fill_gaps(grid_rgb)).all()
     pulse = rppg.filtered_pulse(grid_rgb, rate, method, run.opts.detrend) if ok else np.zeros(len(grid_rgb))
-    p = _Panel(img, TITLE_H + PANEL_H, f"{method.upper()} pulse, 0.7-3.5 Hz band-pass, vs time, s", span, _limits(pulse))
+    p = _Panel(img, TITLE_H + PANEL_H, f"{method.upper()} pulse, 0.7-3.5 Hz band-pass, vs time, s", span,
+               _limits(pulse))
     p.line(grid_t, pulse, PURPLE)
     from scipy import signal
 

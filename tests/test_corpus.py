@@ -152,11 +152,12 @@ def test_trace_many_inputs_into_files(run_cli, tmp_path: Path, weights_file: Pat
     for name in ("clip0", "clip1"):
         one = run_cli("trace", src / f"{name}.mkv", "-w", weights_file, "--region", "skin")
         assert one.code == 0 and (tmp_path / "tr" / f"{name}.csv").read_text() == one.out
-    res = run_cli("trace", src / "clip0.mkv", "-o", tmp_path / "tj", "-w", weights_file, "--region", "skin", "--json")
+    skin = ("-w", weights_file, "--region", "skin")
+    res = run_cli("trace", src / "clip0.mkv", "-o", tmp_path / "tj", *skin, "--json")
     assert res.code == 0 and len((tmp_path / "tj" / "clip0.jsonl").read_text().splitlines()) == 15
-    res = run_cli("trace", src / "clip0.mkv", "-o", tmp_path / "tj", "-w", weights_file, "--region", "skin", "--json", "--skip-existing")
+    res = run_cli("trace", src / "clip0.mkv", "-o", tmp_path / "tj", *skin, "--json", "--skip-existing")
     assert res.code == 0 and "1 skipped" in res.err
-    res = run_cli("trace", src / "clip0.mkv", src / "clip1.mkv", "-w", weights_file, "--region", "skin")
+    res = run_cli("trace", src / "clip0.mkv", src / "clip1.mkv", *skin)
     assert res.code == 2 and "-o FOLDER" in res.err
 
 

@@ -176,8 +176,8 @@ def test_trace_streams_rows_that_match_masks_computed_directly(ref: dict) -> Non
     from skinmask.inference import load_model, predict
 
     frames = ref["frames"]
-    proc = subprocess.Popen([*SKINMASK, "trace", "--region", "skin", "--raw", f"{W}x{H}", "--fps", "10", "-"], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)  # unbuffered: select sees all
+    proc = subprocess.Popen([*SKINMASK, "trace", "--region", "skin", "--raw", f"{W}x{H}", "--fps", "10", "-"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)  # unbuffered: select sees all
     try:
         proc.stdin.write(b"".join(f.tobytes() for f in frames[:4]))  # one batch; stdin stays open
         proc.stdin.flush()
