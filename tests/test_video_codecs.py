@@ -17,7 +17,7 @@ VFR = [i / 15 for i in range(150)] + [10 + i / 30 for i in range(300)]  # 10 s a
 
 
 def _trace_times(run_cli, video: Path, weights: Path) -> list[float]:
-    res = run_cli("trace", video, "-w", weights, "-q")
+    res = run_cli("trace", video, "-w", weights, "-q", "--region", "skin")
     assert res.code == 0, res
     rows = list(csv.DictReader(io.StringIO(res.out)))
     assert [int(r["index"]) for r in rows] == list(range(len(rows)))
