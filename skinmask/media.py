@@ -4,6 +4,7 @@ decode), write masks and mask videos atomically."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import math
 import os
 import sys
@@ -580,7 +581,8 @@ class PyAvEncoder:
             yield
         except (OSError, av.FFmpegError) as exc:
             reason = getattr(exc, "strerror", None) or str(exc)
-            raise OutputError(f"cannot write the video ({reason}; disk full?)", self._name) from None
+            full = getattr(exc, "errno", None) in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+            raise OutputError(f"cannot write the video ({reason}{'; disk full?' if full else ''})", self._name) from None
 
 
 def pyav_encoder_available(codec: str) -> bool:
