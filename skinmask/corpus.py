@@ -62,6 +62,11 @@ def each(
         yield Outcome(item, record, None if error is None else str(error))
 
 
+def _finished(item: InputItem, outputs: list[Path]) -> bool:
+    """All outputs exist, and none of them is the input itself (that stays an error, not a skip)."""
+    return all(p.exists() for p in outputs) and not any(p.resolve() == item.path.resolve() for p in outputs)
+
+
 def run(
     items: list[InputItem],
     outputs_of: Callable[[InputItem], list[Path]],
@@ -90,7 +95,7 @@ def run(
             sweep_stale(folder, names)
 
     sweep()
-    done = [skip_existing and all(p.exists() for p in outputs_of(item)) for item in items]
+    done = [skip_existing and _finished(item, outputs_of(item)) for item in items]
     results = process([item for item, d in zip(items, done) if not d])
     try:
         for item, d in zip(items, done):

@@ -102,6 +102,8 @@ def test_resume_usage_errors(run_cli, tmp_path: Path, weights_file: Path) -> Non
     assert res.code == 2 and "--skip-existing" in res.err
     res = run_cli("predict", "-", "-o", "-", "--skip-existing")
     assert res.code == 2 and "--skip-existing" in res.err
+    res = run_cli("predict", src, "-o", tmp_path, "--skip-existing")  # the "output" is the input: not a skip
+    assert res.code == 1 and "overwrite the input" in res.err
 
 
 def test_sweep_removes_only_abandoned_temporaries(tmp_path: Path) -> None:
