@@ -114,7 +114,6 @@ class Cluster:
                 self.client = distributed.Client(where, timeout="20s")
             except OSError as exc:
                 raise UsageError(f"--cluster {address}: cannot reach a Dask scheduler there ({exc})") from None
-        self.address = where
 
     def __enter__(self) -> Cluster:
         return self
@@ -126,9 +125,6 @@ class Cluster:
         self.client.close()
         if self._local is not None:
             self._local.close()
-
-    def workers(self) -> int:
-        return len(self.client.scheduler_info().get("workers", {}))
 
     def map_ordered(self, fn: Callable[..., Any], calls: Sequence[tuple], on_done: Callable[[int, Any], None] | None
                     = None) -> Iterator[tuple[Any, str | None]]:
@@ -145,7 +141,10 @@ class Cluster:
                 if future.status == "finished":
                     ready[i] = (future.result(), None)
                 else:
-                    exc = future.exception()
+                    try:
+                        exc = future.exception()
+                    except Exception as lost:  # cancelled by the scheduler (e.g. it restarted)
+                        exc = lost
                     what = ("its worker was lost too often" if type(exc).__name__ == "KilledWorker"
                             else f"{type(exc).__name__}: {exc}")
                     ready[i] = (None, f"task failed on the cluster ({what})")

@@ -1,7 +1,7 @@
 """A run over many inputs: leftovers swept, finished inputs skipped, the rest processed, results in input order.
 
 The processing itself is a callable (:func:`each` on this machine's threads, or
-:func:`skinmask.cluster.process` on Dask workers) over the library call that a single input goes
+:meth:`skinmask.cluster.Cluster.process` on Dask workers) over the library call that a single input goes
 through, so a corpus run and a one-file run write the same bytes.
 """
 
