@@ -4,8 +4,8 @@
     python benchmarks/pulse_variants.py ../shared/data/ubfc_rppg --tables   # tables from cached traces
 
 One decode per clip feeds every variant (the model runs once per mask scale), using trace.py's own
-pixel_weights / weighted_mean_rgb, so the numbers are those `skinmask pulse-eval` gives for the same
-options. Traces are cached in out/pulse_traces/ (git-ignored; derived from research data, never commit).
+pixel_weights / weighted_mean_rgb, so the numbers are those `skinmask pulse-eval --region skin` gives for
+the same options. Traces are cached in out/pulse_traces/ (git-ignored; derived from research data, never commit).
 Then every variant is scored with every method and detrending, with heart-rate tracking across windows
 (the default, `--track 4`) and without it (`t0`): bpm MAE over 10 s windows (1 s step) against the PPG's
 spectral peak in the same frames.

@@ -75,3 +75,24 @@ def test_no_face_is_a_clear_error_and_skin_still_works(run_cli, tmp_path: Path) 
     res = run_cli("pulse", video, "--region", "skin", "--json")
     assert res.code == 0, res
     assert json.loads(res.out.splitlines()[-1])["region"] == "skin"
+
+
+def test_largest_face_by_default_or_the_one_asked_for(run_cli, tmp_path: Path) -> None:
+    from tests._face_synth import SAMPLE
+
+    head = cv2.imread(str(SAMPLE))[0:260, 100:330]
+    canvas = np.full((240, 440, 3), 128, np.uint8)
+    canvas[40:200, 20:180] = cv2.resize(head, (160, 160), interpolation=cv2.INTER_AREA)  # small face, left
+    canvas[:, 200:] = cv2.resize(head, (240, 240), interpolation=cv2.INTER_AREA)  # large face, right
+    image = tmp_path / "two.png"
+    cv2.imwrite(str(image), canvas)
+
+    def area(*extra: str) -> float:
+        res = run_cli("trace", image, "--region", "face", "--json", *extra)
+        assert res.code == 0, res
+        return json.loads(res.out)["skin_fraction"]
+
+    largest, left, right = area(), area("--face", "0"), area("--face", "1")
+    assert largest == right and 1.8 < largest / left < 2.8  # the faces' areas differ 2.25x
+    res = run_cli("trace", image, "--region", "face", "--face", "2")
+    assert res.code == 1 and "no face found" in res.err
