@@ -1,8 +1,10 @@
 """Many inputs on one machine: each input's own work (decode, model, encode) in a few threads at once.
 
 OpenCV and onnxruntime release the GIL, so while one input is being decoded or encoded another
-is in the model, and every core stays busy. Results come back in input order; at most
-``2 x jobs`` inputs are in flight, so memory stays bounded however long the list.
+is in the model, and every core stays busy. Results come back in input order: at most ``jobs``
+inputs run at once and at most ``window`` are started ahead of the oldest unfinished one (its
+results wait, small records), so memory stays bounded however long the list, and one long video
+does not leave the other cores idle.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ class Cancelled(BaseException):
 
 
 def ordered_map(
-    fn: Callable[[T, threading.Event], R], items: Sequence[T], jobs: int
+    fn: Callable[[T, threading.Event], R], items: Sequence[T], jobs: int, window: int = 256
 ) -> Iterator[tuple[T, R | None, SkinmaskError | None]]:
     """Yield ``(item, fn(item, stop), None)``, or ``(item, None, error)`` for a SkinmaskError, in input order.
 
@@ -56,7 +58,7 @@ def ordered_map(
     try:
         for item in todo:
             pending.append((item, pool.submit(call, item)))
-            if len(pending) >= 2 * jobs:
+            if len(pending) >= max(window, jobs):
                 break
         while pending:
             item, future = pending.popleft()
