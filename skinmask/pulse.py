@@ -179,31 +179,31 @@ class PulseRun:
             bvp_out = stack.enter_context(_BvpWriter(self.bvp_path)) if self.bvp_path is not None else None
             traced = trace_regions(self.model, reader.timed(), self.fps, self.trace_opts,  # type: ignore[arg-type]
                                    self.regions, name=self.video)
+            primary = self.regions[0]
             for item in traced:
                 self.frames += 1
-                first = True
+                if self.keep_trace:
+                    row = item.rows[primary]
+                    self._rgb.append((row.r, row.g, row.b))
+                    self._times.append(row.time_s)
+                    self._skin.append(row.skin_fraction)
                 for region, rp in self.by_region.items():
                     row = item.rows[region]
-                    if self.keep_trace and first:
-                        self._rgb.append((row.r, row.g, row.b))
-                        self._times.append(row.time_s)
-                        self._skin.append(row.skin_fraction)
                     for w in rp.estimator.push((row.r, row.g, row.b), row.time_s):
                         scored = self._emit(rp, w)
-                        if first:
+                        if region == primary:
                             yield scored
-                    if first and self.map is not None:
-                        self.map.push(item.result.frame, row.time_s, item.face)
-                    first = False
+                if self.map is not None:  # after the estimator: the window a frame completes brings its rate
+                    self.map.push(item.result.frame, item.result.time_s, item.face)
                 if bvp_out is not None:
                     bvp_out.write(self.primary.estimator.pop_bvp())
             reader.check_complete()
             if self.gt is not None:
                 check_length(self.gt, self.frames)
-            for k, rp in enumerate(self.by_region.values()):
+            for region, rp in self.by_region.items():
                 for w in rp.estimator.finish():
                     scored = self._emit(rp, w)
-                    if k == 0:
+                    if region == primary:
                         yield scored
             if self.map is not None:
                 self.map.finish()

@@ -99,7 +99,7 @@ def draw_pulse(run: "PulseRun", title: str = "") -> np.ndarray:
 
     # 1. colour trace, each channel over its mean
     norm = rgb / np.nanmean(rgb, axis=0, keepdims=True) if len(rgb) else rgb
-    p = _Panel(img, TITLE_H, "mask-weighted mean colour / its mean (R, G, B) vs time, s", span, _limits(norm))
+    p = _Panel(img, TITLE_H, "region mean colour / its mean (R, G, B) vs time, s", span, _limits(norm))
     for ch, color in ((0, RED), (1, GREEN), (2, BLUE)):
         p.line(t, norm[:, ch], color)
 

@@ -1,7 +1,8 @@
 """Remote photoplethysmography on a mean-RGB trace: pulse signal, windows, spectral heart rate.
 
 Pure NumPy/SciPy on arrays; no video, no files, no printing. The trace is (N, 3) R, G, B (any
-positive scale, e.g. the mask-weighted mean of 0..255 pixels), sampled at ``fps``.
+positive scale, e.g. the weighted mean of a region's 0..255 pixels), sampled at ``fps`` (a uniform grid:
+frames at other times are resampled onto it first, :class:`UniformResampler`).
 
 Methods (all give a 1-D pulse signal of length N):
 - ``pos``   Wang, den Brinker, Stuijk, de Haan, "Algorithmic principles of remote PPG",

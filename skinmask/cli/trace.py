@@ -1,4 +1,4 @@
-"""`skinmask trace`: per-frame skin fraction and mask-weighted mean RGB, as CSV or JSON lines on stdout."""
+"""`skinmask trace`: per-frame region share and weighted mean RGB, as CSV or JSON lines (stdout or files)."""
 
 from __future__ import annotations
 
