@@ -236,3 +236,8 @@ def test_bvp_is_the_pulse_on_the_grid() -> None:
     assert np.isfinite(v).all() and abs(v.std() - 1) < 0.3
     truth = np.sin(2 * np.pi * 84 / 60 * t + 0.3)
     assert np.corrcoef(v[30:-30], truth[30:-30])[0, 1] > 0.95
+
+
+def test_grid_rate_is_the_nominal_rate_within_30_to_60_hz() -> None:
+    assert rppg.grid_rate(29.55) == 30.0 and rppg.grid_rate(15.0) == 30.0  # a VFR clip's first-segment rate
+    assert rppg.grid_rate(50.0) == 50.0 and rppg.grid_rate(1000.0) == 60.0 and rppg.grid_rate(float("nan")) == 30.0
