@@ -24,6 +24,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -82,16 +83,20 @@ def holder(pids: list[int], folder: Path) -> tuple[int, str] | None:
 def scheduler_run(src: Path, out: Path) -> tuple[int, float, str, str]:
     """Scenario 3: scheduler + two workers, one SIGKILLed while it writes a mask video."""
     env = dict(os.environ, SKINMASK_THREADS="1")
-    sched = subprocess.Popen([str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", "8786",
+    with socket.socket() as probe:  # a free port
+        probe.bind(("127.0.0.1", 0))
+        port = str(probe.getsockname()[1])
+    address = f"tcp://127.0.0.1:{port}"
+    sched = subprocess.Popen([str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", port,
                               "--no-dashboard"], stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
-    workers = [subprocess.Popen([str(BIN / "dask"), "worker", "tcp://127.0.0.1:8786", "--nthreads", "1", "--no-nanny",
+    workers = [subprocess.Popen([str(BIN / "dask"), "worker", address, "--nthreads", "1", "--no-nanny",
                                  "--no-dashboard"], env=env, stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
                for _ in range(2)]
     try:
         time.sleep(8)  # both workers registered
         client = subprocess.Popen([sys.executable, "-m", "skinmask", "predict", str(src), "-o", str(out), "--json",
                                    "--cluster", "env"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                  text=True, env=dict(os.environ, DASK_SCHEDULER_ADDRESS="tcp://127.0.0.1:8786"))
+                                  text=True, env=dict(os.environ, DASK_SCHEDULER_ADDRESS=address))
         start = time.perf_counter()
         killed = None
         while client.poll() is None and killed is None:
