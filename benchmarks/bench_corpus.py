@@ -144,12 +144,14 @@ def main() -> None:
             fl = floor(folder, out / "floor")
             plain, cpu = run(["predict", str(folder), "-o", str(out / "plain"), "-q"])
             clus, _ = run(["predict", str(folder), "-o", str(out / "cluster"), "-q", *cluster])
-            vplain, _ = run(["predict", *map(str, videos), "-o", str(out / "vplain"), "-q"])
-            vclus, _ = run(["predict", *map(str, videos), "-o", str(out / "vcluster"), "-q", *cluster])
             check_same(out / "plain", out / "cluster")
-            check_same(out / "vplain", out / "vcluster")
+            vplain = vclus = float("nan")
+            if videos:
+                vplain = n_frames / run(["predict", *map(str, videos), "-o", str(out / "vplain"), "-q"])[0]
+                vclus = n_frames / run(["predict", *map(str, videos), "-o", str(out / "vcluster"), "-q", *cluster])[0]
+                check_same(out / "vplain", out / "vcluster")
             print(f"{r:>5d} {at:>15s} {fl:8.2f} {plain:8.2f} {plain / fl:8.2f} {n_photos / plain:9.1f} {cpu:6.1f} "
-                  f"{clus:9.2f} {n_photos / clus:9.1f} {n_frames / vplain:13.1f} {n_frames / vclus:15.1f}", flush=True)
+                  f"{clus:9.2f} {n_photos / clus:9.1f} {vplain:13.1f} {vclus:15.1f}", flush=True)
             shutil.rmtree(out)
         print(f"load after: {load()}")
 

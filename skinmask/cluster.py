@@ -145,6 +145,10 @@ class Cluster:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def worker_count(self) -> int:
+        """Workers connected to the scheduler now (a SLURM or Kubernetes cluster may still be starting them)."""
+        return len(self.client.scheduler_info().get("workers", {}))
+
     def close(self) -> None:
         self.client.close()
         if self._local is not None:

@@ -106,7 +106,10 @@ def open_cluster(address: str | None):
         return contextlib.nullcontext(None)
     from ..cluster import Cluster
 
-    return Cluster(address)
+    cluster = Cluster(address)
+    if cluster.worker_count() == 0:
+        warn_line(f"--cluster {address}: the scheduler has no workers yet; the tasks wait for them")
+    return cluster
 
 
 def checked_items(items: list, input_errors: list) -> None:
