@@ -164,3 +164,13 @@ def test_bad_cluster_addresses(run_cli, tmp_path: Path, monkeypatch: pytest.Monk
     monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
     res = run_cli("predict", src, "-o", tmp_path / "o", "--cluster", "env")
     assert res.code == 2 and "DASK_SCHEDULER_ADDRESS" in res.err
+
+
+def test_a_running_scheduler_from_the_environment(run_cli, scheduler, tmp_path: Path, weights_file: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    src = make_corpus(tmp_path / "in", images=4, videos=(6,))
+    assert run_cli("predict", src, "-o", tmp_path / "plain", "-w", weights_file).code == 0
+    monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", scheduler.scheduler_address)
+    res = run_cli("predict", src, "-o", tmp_path / "dask", "-w", weights_file, "--cluster", "env")
+    assert res.code == 0, res
+    same_outputs(tmp_path / "plain", tmp_path / "dask")
