@@ -66,6 +66,7 @@ class TrainConfig:
     hair_weight: float = 1.0  # BCE weight of labelled hair pixels (labelled_multiclass/): an explicit negative
     hard_negatives: float = 0.0  # probability a negative crop is centred on a skin-coloured pixel (YCrCb rule)
     person_paste: float = 0.0  # probability a negative crop gets a whole person crop, shrunk, pasted onto it
+    prior_dropout: float = 0.0  # probability a labelled crop's person prior is zeroed (the segmenter missed it)
 
 
 @dataclass
@@ -233,6 +234,9 @@ class BatchMaker:
             on_skin = rng.random() < cfg.skin_crop
         img, m, a = _crop(src.images[k], src.masks[k], src.skin_points[k], cfg.crop, rng, cfg, on_skin,
                           src.aux[k] if src.aux else None)
+        if a is not None and not src.negatives and cfg.prior_dropout > 0 and rng.random() < cfg.prior_dropout:
+            a = a.copy()
+            a[..., 1] = 0  # skin the segmenter did not see as a person (close-ups): the prior must not veto it
         if src.negatives and self.labelled and cfg.person_paste > 0 and rng.random() < cfg.person_paste:
             img, m, a = self._paste_person(img, a)
         elif src.negatives and self.labelled and rng.random() < cfg.paste:

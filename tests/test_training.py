@@ -227,3 +227,20 @@ def test_hair_weight_and_person_paste(tmp_path):
             break
     else:
         pytest.fail("no pasted skin in 10 negative crops")
+
+
+def test_prior_dropout_zeroes_labelled_priors_only(tmp_path):
+    from skinmask.training import _Source
+
+    img = np.full((40, 40, 3), 128, np.uint8)
+    mask = np.zeros((40, 40), np.float32)
+    mask[10:30, 10:30] = 1.0
+    aux = np.zeros((40, 40, 2), np.uint8)
+    aux[..., 1] = 200  # the segmenter's prior
+    pts = np.array([[20, 20]], np.int32)
+    labelled = _Source("l", [img], [mask], [pts], 1.0, aux=[aux])
+    negative = _Source("n", [img], [np.zeros_like(mask)], [pts], 1.0, negatives=True, aux=[aux])
+    for rate, want in ((1.0, 0), (0.0, 200)):
+        maker = BatchMaker([labelled, negative], _cfg(crop=24, prior_dropout=rate, paste=0.0, augment=False), seed=0)
+        assert maker._sample(labelled)[2][..., 1].max() == want
+        assert maker._sample(negative)[2][..., 1].min() == 200  # negatives keep theirs

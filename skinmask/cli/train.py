@@ -62,6 +62,9 @@ def train(
     person_paste: Annotated[float, typer.Option("--person-paste", min=0.0, max=1.0, help="Probability a negatives "
                                                 "crop gets a labelled crop (a person) shrunk 2-5x and pasted onto it "
                                                 "(small people on clutter).")] = 0.0,
+    prior_dropout: Annotated[float, typer.Option("--prior-dropout", min=0.0, max=1.0, help="Probability a labelled "
+                                                 "crop's person prior is zeroed (prior nets): skin the segmenter "
+                                                 "misses, such as close-ups, stays skin.")] = 0.0,
     no_augment: Annotated[bool, typer.Option("--no-augment", help="Turn off augmentation.")] = False,
     threads: Annotated[int, typer.Option("--threads", min=1, help="CPU threads for torch.")] = 2,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the output file if it exists.")] = False,
@@ -105,7 +108,7 @@ def train(
                       neg_weight=neg_weight, dataset_weights=shares, paste=paste, hard_mining=hard_mining, dice=dice, augment=not no_augment,
                       zoom=(float(zoom[0]), float(zoom[1])), light_aug=light_aug, color_aug=color_aug,
                       threads=threads, init=init, hair_weight=hair_weight, hard_negatives=hard_negatives,
-                      person_paste=person_paste)
+                      person_paste=person_paste, prior_dropout=prior_dropout)
     if epochs is not None:
         n_images = sum(len(d.select("train")) for d in labelled) + sum(len(d.select("train")) for d in negs)
         cfg.steps = max(1, round(epochs * n_images / batch))
