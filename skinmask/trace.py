@@ -30,6 +30,7 @@ from .errors import NoFaceError
 from .inference import SkinModel
 from .media import TimedFrame
 from .pipeline import FrameResult, run_frames
+from .temporal import FrameStream
 
 if TYPE_CHECKING:
     from .corpus import Outcome
@@ -183,7 +184,11 @@ def trace_regions(
         tracker = FaceTracker(face=opts.face, threads=1)  # one thread: the skin model has the others
     faces = frames_seen = 0
     prev: np.ndarray | None = None
-    for res in run_frames(masker, frames, opts.batch_size, fps=fps):  # type: ignore[arg-type]
+    # The colour trace averages the net's own probabilities: the pipeline's motion-adaptive smoothing, which
+    # steadies the masks predict writes, measured worse for heart rate (pulse-eval on UBFC, default weights:
+    # 4.34 bpm MAE without it, 4.58 with it). The stream still reuses the person prior between refreshes.
+    stream = FrameStream(alpha=1.0)
+    for res in run_frames(masker, frames, opts.batch_size, fps=fps, stream=stream):  # type: ignore[arg-type]
         frames_seen += 1
         frame = res.frame
         prob = res.prob
