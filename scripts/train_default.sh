@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Reproduce the shipped weights from ../shared/data (never copied into the repo) and their model-card numbers.
 # Run from the repository root with the venv active. Same data + seed + thread count -> same weights on one machine.
-#   scripts/train_default.sh            # train both models, evaluate, install default
+#   scripts/train_default.sh            # train every shipped model, evaluate, install the default
 set -euo pipefail
 D=${SKINMASK_DATA:-../shared/data}
 SETS="$D/sfa $D/fasseg_multipose01 $D/hgr1 $D/abdomen $D/ccp"
@@ -13,9 +13,16 @@ skinmask train $SETS --negatives $D/backgrounds --arch softconv-ctx --scale 0.4 
 # The seed net (3x3 conv -> 32 tanh -> 1x1), full resolution, BCE only, batch 16 (session 1).
 skinmask train $SETS --negatives $D/backgrounds --arch softconv --scale 1.0 --steps 1500 --batch 16 --dice 0 --color-aug 0 --seed 0 --threads 1 \
     -o "$OUT/softconv.safetensors" --overwrite
+# The person-prior net (session 4; --weights softconv-prior, not the default: see models/README.md): the
+# context net with MediaPipe's person probability as a 4th input, trained on the five sets plus cihp (train
+# only), FASSEG's hair weighted 3x as a negative, people shrunk and pasted onto backgrounds. The person maps
+# of the training images are computed once by the run-time segmenter and cached (SKINMASK_PRIOR_CACHE,
+# default /tmp/skinmask-prior-cache).
+skinmask train $SETS $D/cihp --negatives $D/backgrounds --arch softconv-prior --scale 0.4 --steps 2500 --batch 24 --dice 1 --color-aug 0 \
+    --hair-weight 3 --person-paste 0.2 --seed 0 --threads 1 -o "$OUT/softconv-prior.safetensors" --overwrite
 cp "$OUT/softconv-ctx.safetensors" "$OUT/default.safetensors"
 
 # Model-card numbers: held-out splits of every set, the no-people backgrounds, and the three baselines.
-for w in softconv-ctx softconv; do
+for w in softconv-ctx softconv softconv-prior; do
     skinmask evaluate $SETS --negatives $D/backgrounds --weights "$OUT/$w.safetensors" --baselines --json > "/tmp/eval_$w.json"
 done

@@ -85,3 +85,27 @@ def test_pickle_is_refused_and_never_executed(tmp_path: Path) -> None:
     with pytest.raises(WeightsError, match="pickle"):
         load_weights(tmp_path / "evil.pt")
     assert not marker.exists()
+
+
+def test_shipped_prior_weights_name_their_prior_and_a_changed_one_is_refused(tmp_path: Path) -> None:
+    """softconv-prior names the shipped person segmenter and its checksum; both engines run it; weights
+    naming another checksum, or a prior arch naming none, are refused with one clear error."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    from skinmask.inference import load_model
+    from skinmask.onnxnets import NETS
+    from skinmask.prior import PersonPrior
+
+    net, meta = load_weights("softconv-prior")
+    assert meta.arch == "softconv-prior" and meta.prior.sha256 == NETS["selfie_segmentation"].sha256
+    img = np.random.default_rng(0).integers(0, 256, (60, 80, 3), dtype=np.uint8)
+    a = load_model("softconv-prior", "cpu", "onnxruntime").probability_image(img)
+    b = load_model("softconv-prior", "cpu", "torch").probability_image(img)
+    assert a.shape == (60, 80) and np.abs(a - b).max() < 1e-5
+    with pytest.raises(WeightsError, match="trained with prior network"):
+        PersonPrior(replace(meta.prior, sha256="0" * 64))
+    with pytest.raises(WeightsError, match="names no prior"):
+        save_weights(tmp_path / "bad.safetensors", net, replace(meta, prior=None))
+        load_weights(tmp_path / "bad.safetensors")
