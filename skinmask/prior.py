@@ -15,7 +15,6 @@ map comes back at that size as uint8 (0..255), the form both engines take.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -99,8 +98,10 @@ class PriorCache:
     def __call__(self, path: Path, image: np.ndarray) -> np.ndarray:
         import cv2
 
+        from .onnxnets import file_sha256
+
         h, w = image.shape[:2]
-        key = f"{hashlib.sha256(Path(path).read_bytes()).hexdigest()}_{w}x{h}_{self.prior.spec.sha256[:16]}.png"
+        key = f"{file_sha256(path)}_{w}x{h}_{self.prior.spec.sha256[:16]}.png"
         cached = self.folder / key
         if cached.is_file():
             got = cv2.imread(str(cached), cv2.IMREAD_UNCHANGED)
