@@ -9,6 +9,12 @@ import math
 from dataclasses import dataclass
 
 N_FILTERS = 32
+# The context branch (architectures with ``ArchSpec.context``): the input average-pooled by CONTEXT_POOL
+# (ceil mode), a stride-2 3x3 conv to 1/8 of the working size, 3x3 convs at the dilations CONTEXT_DILATIONS
+# there (ReLU after each), a 1x1 conv to the stem's last width, bilinearly upsampled to the working size and
+# added to the stem's output: the 32 filters read fine local features plus a view ~125 working pixels wide.
+CONTEXT_POOL = 4
+CONTEXT_DILATIONS = (1, 2, 4)
 # The person prior, when an architecture takes it, is a 4th input channel: uint8 probability p8 (0..255) at
 # the working size, normalised like the pixels: x = (p8 / 255 - 0.5) / 0.5.
 PRIOR_MEAN, PRIOR_STD = 0.5, 0.5
@@ -23,6 +29,7 @@ class ArchSpec:
     stem_dilations: tuple[int, ...]  # dilation of each stem conv
     description: str
     prior: bool = False  # takes the person probability of the weights' prior network as a 4th input channel
+    context: int = 0  # >0: channels of the low-resolution context branch (see CONTEXT_* below); 0: none
 
     @property
     def in_channels(self) -> int:
@@ -32,9 +39,10 @@ class ArchSpec:
     @property
     def summary(self) -> str:
         """The description with what follows from the spec: receptive field and multiply-adds per pixel."""
-        side = 2 * receptive_radius(self.name) + 1
-        macs = sum(math.prod(shape) for key, shape in state_shapes(self.name).items() if key.endswith("weight"))
-        return f"{self.description} (receptive field {side}x{side}; {macs:,} MACs per working pixel)"
+        side = 2 * max(receptive_radius(self.name), context_radius(self.name)) + 1
+        macs = round(sum(math.prod(shape) / (CONTEXT_POOL * 2) ** (2 * key.startswith("context."))
+                         for key, shape in state_shapes(self.name).items() if key.endswith("weight")))
+        return f"{self.description} (receptive field {side}x{side}; {macs:,} MACs per working pixel)"  # context convs run at 1/8 per side
 
 
 ARCHITECTURES: dict[str, ArchSpec] = {
@@ -80,12 +88,47 @@ ARCHITECTURES: dict[str, ArchSpec] = {
         "-> 32 tanh -> 1x1 projection",
         prior=True,
     ),
+    "softconv-ms": ArchSpec(
+        "softconv-ms",
+        (6, 8, 8),
+        (1, 2, 4),
+        "3x3 (6), dilated 3x3 d=2 (8), d=4 (8) stem + a context branch at 1/8 of the working size (16 channels) "
+        "-> 3x3 conv -> 32 tanh -> 1x1 projection",
+        context=16,
+    ),
+    "softconv-ms-prior": ArchSpec(
+        "softconv-ms-prior",
+        (6, 8, 8),
+        (1, 2, 4),
+        "RGB + person prior (4 channels) -> 3x3 (6), dilated 3x3 d=2 (8), d=4 (8) stem + a context branch at 1/8 "
+        "of the working size (16 channels) -> 3x3 conv -> 32 tanh -> 1x1 projection",
+        prior=True,
+        context=16,
+    ),
 }
 
 
 def receptive_radius(arch: str) -> int:
-    """Context radius in pixels: 1 for conv1, plus the dilation of each stem conv."""
+    """Context radius in pixels of the full-resolution path: 1 for conv1, plus the dilation of each stem conv
+    (the context branch, if any, is computed on the whole frame first: see :func:`context_radius`)."""
     return 1 + sum(ARCHITECTURES[arch].stem_dilations)
+
+
+def context_radius(arch: str) -> int:
+    """Radius in working pixels that one output pixel depends on through the context branch (0 without one):
+    the pooling window, the stride-2 conv and the dilated convs at 1/8, the bilinear upsampling, and conv1."""
+    if not ARCHITECTURES[arch].context:
+        return 0
+    stride = 2 * CONTEXT_POOL
+    return CONTEXT_POOL + CONTEXT_POOL + stride * (sum(CONTEXT_DILATIONS) + 1) + 1
+
+
+def context_layers(arch: str) -> list[tuple[str, int, int]]:
+    """(state_dict prefix, dilation, stride) of each 3x3 conv of the context branch, in order, then its 1x1."""
+    if not ARCHITECTURES[arch].context:
+        return []
+    layers = [("context.0", 1, 2)] + [(f"context.{2 * (i + 1)}", d, 1) for i, d in enumerate(CONTEXT_DILATIONS)]
+    return layers + [(f"context.{2 * (len(CONTEXT_DILATIONS) + 1)}", 1, 1)]
 
 
 def state_shapes(arch: str) -> dict[str, tuple[int, ...]]:
@@ -96,6 +139,12 @@ def state_shapes(arch: str) -> dict[str, tuple[int, ...]]:
     for i, out_ch in enumerate(spec.stem_channels):  # stem = [conv, relu] * n
         shapes[f"stem.{2 * i}.weight"], shapes[f"stem.{2 * i}.bias"] = (out_ch, in_ch, 3, 3), (out_ch,)
         in_ch = out_ch
+    if spec.context:
+        c_in, layers = spec.in_channels, context_layers(arch)
+        for prefix, _, _ in layers[:-1]:
+            shapes[f"{prefix}.weight"], shapes[f"{prefix}.bias"] = (spec.context, c_in, 3, 3), (spec.context,)
+            c_in = spec.context
+        shapes[f"{layers[-1][0]}.weight"], shapes[f"{layers[-1][0]}.bias"] = (in_ch, c_in, 1, 1), (in_ch,)
     shapes["conv1.weight"], shapes["conv1.bias"] = (N_FILTERS, in_ch, 3, 3), (N_FILTERS,)
     shapes["softconv.weight"], shapes["softconv.bias"] = (1, N_FILTERS, 1, 1), (1,)
     return shapes

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from .archs import ARCHITECTURES, N_FILTERS, PRIOR_MEAN, PRIOR_STD, receptive_radius
+from .archs import ARCHITECTURES, CONTEXT_POOL, N_FILTERS, PRIOR_MEAN, PRIOR_STD, context_layers, receptive_radius
 from .devices import cuda_present, select_device
 from .errors import DeviceError, UsageError
 from .weights import InputSpec
@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 ENGINES = ("auto", "onnxruntime", "torch")
 OPSET = 17
 INPUT_NAME, PRIOR_NAME, PROB_NAME, ACTS_NAME = "frames", "prior", "prob", "activations"
+CONTEXT_NAME = "context"  # the upsampled context map (archs with a context branch; see build_onnx's part)
 
 
 class Engine(Protocol):
@@ -134,15 +135,20 @@ def net_state(net: SkinNet) -> dict[str, np.ndarray]:
     return {k: v.detach().cpu().float().numpy() for k, v in net.state_dict().items()}
 
 
-def build_onnx(state: Mapping[str, np.ndarray], arch: str, spec: InputSpec, activations: bool = False) -> Any:
+def build_onnx(state: Mapping[str, np.ndarray], arch: str, spec: InputSpec, activations: bool = False,
+               part: str = "full") -> Any:
     """The network as an ONNX ModelProto taking uint8 BGR frames (N, H, W, 3), giving ``prob`` (N, H, W).
 
     ``state`` is the state_dict of ``SkinNet(arch)`` as numpy arrays. Preprocessing is folded in
     exactly: the graph subtracts 255 * mean (so zero padding means what it means in PyTorch, where the
     normalised input is padded with zeros), and the 1 / (255 * std) scale and the BGR -> RGB swap go
-    into the first convolution's weights. Architectures with a person prior take a second input,
+    into the first convolutions' weights. Architectures with a person prior take a second input,
     ``prior`` (N, H, W) uint8, centred the same way and concatenated as the 4th channel. With
     ``activations`` the 32 tanh maps (N, 32, H, W) are a second output.
+
+    For architectures with a context branch, ``part`` splits the graph so the full-resolution path can run
+    in strips: ``"context"`` gives only the upsampled context map ``context`` (N, C, H, W) of whole frames,
+    ``"main"`` takes it as an input instead of computing it; ``"full"`` (default) is the whole network.
     """
     import onnx
     from onnx import TensorProto, helper, numpy_helper
@@ -150,6 +156,8 @@ def build_onnx(state: Mapping[str, np.ndarray], arch: str, spec: InputSpec, acti
     if arch not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {arch!r}")
     arch_spec = ARCHITECTURES[arch]
+    if part not in ("full", "context", "main") or (part != "full" and not arch_spec.context):
+        raise ValueError(f"part {part!r} of architecture {arch!r}")
     w64 = {k: np.asarray(v, np.float64) for k, v in state.items()}
     # (state_dict prefix, dilation, activation) of every convolution, in order
     layers = [(f"stem.{2 * i}", d, "Relu") for i, d in enumerate(arch_spec.stem_dilations)]
@@ -166,6 +174,25 @@ def build_onnx(state: Mapping[str, np.ndarray], arch: str, spec: InputSpec, acti
         inits.append(numpy_helper.from_array(np.asarray(arr, dtype), name))
         return name
 
+    def fold_input(w: np.ndarray) -> np.ndarray:
+        """A conv reading the network input: its channel c reads BGR channel c scaled by 1 / (255 std)."""
+        w_bgr = np.empty_like(w)
+        for k, c in enumerate(order):
+            w_bgr[:, c] = w[:, k] / (255.0 * std_bgr[c])
+        if arch_spec.prior:  # the 4th channel: the centred prior, scaled by 1 / (255 std)
+            w_bgr[:, 3] = w[:, 3] / (255.0 * PRIOR_STD)
+        return w_bgr
+
+    def conv(x: str, prefix: str, dil: int, stride: int, first: bool) -> str:
+        w, b = w64[f"{prefix}.weight"], w64[f"{prefix}.bias"]
+        k = int(w.shape[-1])
+        pad = dil * (k // 2)  # "same" padding, as in SkinNet
+        nodes.append(helper.make_node(
+            "Conv", [x, const(f"{prefix}.weight", fold_input(w) if first else w), const(f"{prefix}.bias", b)],
+            [f"{prefix}_conv"], kernel_shape=[k, k], dilations=[dil, dil], pads=[pad] * 4, strides=[stride, stride],
+        ))
+        return f"{prefix}_conv"
+
     nodes.append(helper.make_node("Transpose", [INPUT_NAME], ["nchw_u8"], perm=[0, 3, 1, 2]))
     nodes.append(helper.make_node("Cast", ["nchw_u8"], ["nchw"], to=TensorProto.FLOAT))
     nodes.append(helper.make_node("Sub", ["nchw", const("mean255", (255.0 * mean_bgr).reshape(1, 3, 1, 1))], ["centred"]))
@@ -178,29 +205,42 @@ def build_onnx(state: Mapping[str, np.ndarray], arch: str, spec: InputSpec, acti
         nodes.append(helper.make_node("Sub", ["prior_f", const("prior_mean255", [255.0 * PRIOR_MEAN])], ["prior_c"]))
         nodes.append(helper.make_node("Concat", ["centred", "prior_c"], ["centred4"], axis=1))
         x = "centred4"
-    for i, (prefix, dil, act) in enumerate(layers):
-        w, b = w64[f"{prefix}.weight"], w64[f"{prefix}.bias"]
-        if i == 0:  # fold channel order and 1/(255 std) into the first conv: its input channel c is BGR channel c
-            w_bgr = np.empty_like(w)
-            for k, c in enumerate(order):
-                w_bgr[:, c] = w[:, k] / (255.0 * std_bgr[c])
-            if arch_spec.prior:  # the 4th channel: the centred prior, scaled by 1 / (255 std)
-                w_bgr[:, 3] = w[:, 3] / (255.0 * PRIOR_STD)
-            w = w_bgr
-        k = int(w.shape[-1])
-        pad = dil * (k // 2)  # "same" padding, as in SkinNet
-        nodes.append(helper.make_node(
-            "Conv", [x, const(f"{prefix}.weight", w), const(f"{prefix}.bias", b)], [f"{prefix}_conv"],
-            kernel_shape=[k, k], dilations=[dil, dil], pads=[pad] * 4, strides=[1, 1],
-        ))
-        x = {"Tanh": ACTS_NAME, "Sigmoid": "prob4"}.get(act, f"{prefix}_{act.lower()}")
-        nodes.append(helper.make_node(act, [f"{prefix}_conv"], [x]))
-    nodes.append(helper.make_node("Squeeze", ["prob4", const("squeeze_axes", [1], np.int64)], [PROB_NAME]))
-
-    outputs = [helper.make_tensor_value_info(PROB_NAME, TensorProto.FLOAT, ["N", "H", "W"])]
-    if activations:
-        outputs.append(helper.make_tensor_value_info(ACTS_NAME, TensorProto.FLOAT, ["N", N_FILTERS, "H", "W"]))
-    graph = helper.make_graph(nodes, f"skinmask_{arch}", inputs, outputs, initializer=inits)
+    context = None
+    if part == "main":
+        inputs.append(helper.make_tensor_value_info(CONTEXT_NAME, TensorProto.FLOAT, ["N", "C", "H", "W"]))
+        context = CONTEXT_NAME
+    elif arch_spec.context:  # SkinNet.context_map: pool, encode at 1/8, upsample to the input's size
+        nodes.append(helper.make_node("AveragePool", [x], ["ctx_pooled"], kernel_shape=[CONTEXT_POOL] * 2,
+                                      strides=[CONTEXT_POOL] * 2, ceil_mode=1, count_include_pad=0))
+        c, ctx_layers = "ctx_pooled", context_layers(arch)
+        for i, (prefix, dil, stride) in enumerate(ctx_layers):
+            c = conv(c, prefix, dil, stride, first=i == 0)
+            if i < len(ctx_layers) - 1:  # ReLU after each 3x3; the last, the 1x1 projection, has none
+                nodes.append(helper.make_node("Relu", [c], [f"{prefix}_relu"]))
+                c = f"{prefix}_relu"
+        nodes.append(helper.make_node("Shape", [c], ["ctx_shape"]))
+        nodes.append(helper.make_node("Shape", [x], ["in_shape"]))
+        nodes.append(helper.make_node("Slice", ["ctx_shape", const("s0", [0], np.int64), const("s2", [2], np.int64)], ["nc"]))
+        nodes.append(helper.make_node("Slice", ["in_shape", "s2", const("s4", [4], np.int64)], ["hw"]))
+        nodes.append(helper.make_node("Concat", ["nc", "hw"], ["ctx_sizes"], axis=0))
+        context = CONTEXT_NAME if part == "context" else "ctx_up"
+        nodes.append(helper.make_node("Resize", [c, "", "", "ctx_sizes"], [context], mode="linear",
+                                      coordinate_transformation_mode="half_pixel"))
+    if part == "context":
+        outputs = [helper.make_tensor_value_info(CONTEXT_NAME, TensorProto.FLOAT, ["N", "C", "H", "W"])]
+    else:
+        for i, (prefix, dil, act) in enumerate(layers):
+            y = conv(x, prefix, dil, 1, first=i == 0)
+            x = {"Tanh": ACTS_NAME, "Sigmoid": "prob4"}.get(act, f"{prefix}_{act.lower()}")
+            nodes.append(helper.make_node(act, [y], [x]))
+            if context is not None and i == len(arch_spec.stem_dilations) - 1:  # conv1 reads stem + context
+                nodes.append(helper.make_node("Add", [x, context], ["features"]))
+                x = "features"
+        nodes.append(helper.make_node("Squeeze", ["prob4", const("squeeze_axes", [1], np.int64)], [PROB_NAME]))
+        outputs = [helper.make_tensor_value_info(PROB_NAME, TensorProto.FLOAT, ["N", "H", "W"])]
+        if activations:
+            outputs.append(helper.make_tensor_value_info(ACTS_NAME, TensorProto.FLOAT, ["N", N_FILTERS, "H", "W"]))
+    graph = helper.make_graph(nodes, f"skinmask_{arch}_{part}", inputs, outputs, initializer=inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="skinmask")
     model.ir_version = 8
     onnx.checker.check_model(model)
@@ -268,25 +308,40 @@ class OnnxEngine:
             self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="skinmask-ort")
         session_threads = 1 if self.strips else self.threads
         self._prob_session = self._session(activations=False, threads=session_threads)
+        # A context branch sees far beyond a strip: it runs first on whole frames (at 1/8 of the pixels, cheap),
+        # and the strips of the full-resolution path read their rows of its upsampled map.
+        self._context_session: Any = None
+        if self.strips and ARCHITECTURES[arch].context:
+            self._context_session = self._session(activations=False, threads=self.threads, part="context")
+            self._prob_session = self._session(activations=False, threads=session_threads, part="main")
         self._acts_session: Any = None
 
-    def _session(self, activations: bool, threads: int) -> Any:
+    def _session(self, activations: bool, threads: int, part: str = "full") -> Any:
         import onnxruntime as ort
 
-        proto = build_onnx(self.state, self.arch, self.spec, activations=activations)
+        proto = build_onnx(self.state, self.arch, self.spec, activations=activations, part=part)
         return ort.InferenceSession(proto.SerializeToString(), _session_options(threads, self.arch),
                                     providers=self.providers)
 
-    def _feeds(self, frames: np.ndarray, prior: np.ndarray | None) -> dict[str, np.ndarray]:
-        return {INPUT_NAME: frames} if prior is None else {INPUT_NAME: frames, PRIOR_NAME: prior}
+    def _feeds(self, frames: np.ndarray, prior: np.ndarray | None,
+               context: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        feeds = {INPUT_NAME: frames}
+        if prior is not None:
+            feeds[PRIOR_NAME] = prior
+        if context is not None:
+            feeds[CONTEXT_NAME] = context
+        return feeds
 
     def probabilities(self, frames: np.ndarray, prior: np.ndarray | None = None) -> np.ndarray:
         frames = np.ascontiguousarray(frames)
         prior = _check_prior(self.arch, frames, prior)
+        context = None
+        if self._context_session is not None:
+            (context,) = self._context_session.run([CONTEXT_NAME], self._feeds(frames, prior))
         b, h, w = frames.shape[:3]
         rows = max(STRIP_PIXELS // max(1, w), 8 * self.radius)  # halo rows cost at most 1/4 more
         if not self.strips or (rows >= h and b * h * w <= STRIP_PIXELS):
-            (prob,) = self._prob_session.run([PROB_NAME], self._feeds(frames, prior))
+            (prob,) = self._prob_session.run([PROB_NAME], self._feeds(frames, prior, context))
             return prob
         # Overlapping strips of rows of one frame: each carries `radius` rows of context on both sides,
         # so every kept row sees exactly what it sees in the whole frame (same result, bounded memory).
@@ -297,7 +352,8 @@ class OnnxEngine:
             y1 = min(y0 + rows, h)
             ya, yb = max(y0 - r, 0), min(y1 + r, h)
             part = None if prior is None else prior[i : i + 1, ya:yb]
-            (p,) = self._prob_session.run([PROB_NAME], self._feeds(frames[i : i + 1, ya:yb], part))
+            rows_ctx = None if context is None else np.ascontiguousarray(context[i : i + 1, :, ya:yb])
+            (p,) = self._prob_session.run([PROB_NAME], self._feeds(frames[i : i + 1, ya:yb], part, rows_ctx))
             out[i, y0:y1] = p[0, y0 - ya : y1 - ya]
 
         tasks = [(i, y0) for i in range(b) for y0 in range(0, h, rows)]

@@ -20,6 +20,11 @@ how much the projection listens to one filter.
 - ``softconv-prior`` / ``softconv-prior8``: the ``softconv-ctx`` / ``-ctx8`` stems with a 4th input
   channel, the person probability of a whole-frame person segmenter (the weights' prior network,
   :mod:`skinmask.prior`): context from the whole frame, which the network learns when to trust.
+- ``softconv-ms`` / ``softconv-ms-prior``: the ``softconv-ctx`` / ``-prior`` stem plus a context branch
+  (multi-scale encoder): the input average-pooled 4x, a stride-2 3x3 conv to 1/8 of the working size, three
+  dilated 3x3 convs there (d = 1, 2, 4; 16 channels) and a 1x1 conv, bilinearly upsampled and added to the
+  stem's output, so the 32 filters see ~147x147 working pixels (a face, a curtain, a belly) for ~5 % more
+  multiply-adds per pixel.
 
 Pure torch: tensors in, tensors out; no files, no OpenCV, no printing.
 """
@@ -29,7 +34,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .archs import ARCHITECTURES, N_FILTERS, ArchSpec, receptive_radius  # noqa: F401 (re-exported)
+from .archs import (ARCHITECTURES, CONTEXT_DILATIONS, CONTEXT_POOL, N_FILTERS, ArchSpec,  # noqa: F401 (re-exported)
+                    receptive_radius)
 
 
 class SkinNet(nn.Module):
@@ -47,6 +53,14 @@ class SkinNet(nn.Module):
             layers += [nn.Conv2d(in_ch, out_ch, 3, padding=dil, dilation=dil), nn.ReLU(inplace=True)]
             in_ch = out_ch
         self.stem = nn.Sequential(*layers)
+        self.context = nn.Sequential()
+        if spec.context:
+            c_in, ctx_layers = spec.in_channels, []
+            for i, dil in enumerate((1, *CONTEXT_DILATIONS)):
+                ctx_layers += [nn.Conv2d(c_in, spec.context, 3, stride=2 if i == 0 else 1, padding=dil, dilation=dil),
+                               nn.ReLU(inplace=True)]
+                c_in = spec.context
+            self.context = nn.Sequential(*ctx_layers, nn.Conv2d(c_in, in_ch, 1))
         self.conv1 = nn.Conv2d(in_ch, N_FILTERS, 3, stride=1, padding=1)
         self.softconv = nn.Conv2d(N_FILTERS, 1, 1)
 
@@ -60,10 +74,25 @@ class SkinNet(nn.Module):
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Skin probability (B, 1, H, W) for normalised input x (B, C, H, W) (C = 3, or 4 with the person
         prior as the last channel); optionally the 32 maps."""
-        feats = self.stem(x)  # (B, C, H, W)
-        acts = torch.tanh(self.conv1(feats))  # (B, 32, H, W)
+        acts = torch.tanh(self.conv1(self.features(x)))  # (B, 32, H, W)
         prob = torch.sigmoid(self.softconv(acts))  # (B, 1, H, W)
         return (prob, acts) if return_activations else prob
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """What conv1 reads: the stem's output, plus the upsampled context branch where the arch has one."""
+        feats = self.stem(x)  # (B, C, H, W)
+        if len(self.context):
+            feats = feats + self.context_map(x)
+        return feats
+
+    def context_map(self, x: torch.Tensor) -> torch.Tensor:
+        """The context branch at the working size (B, C, H, W): pooled, encoded at 1/8, upsampled."""
+        low = self.context(nn.functional.avg_pool2d(x, CONTEXT_POOL, ceil_mode=True))
+        return nn.functional.interpolate(low, size=x.shape[-2:], mode="bilinear", align_corners=False)
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """The projection before the sigmoid (B, 1, H, W): what training's losses take."""
+        return self.softconv(torch.tanh(self.conv1(self.features(x))))
 
 
 def build_model(arch: str = "softconv") -> SkinNet:

@@ -306,12 +306,6 @@ class BatchMaker:
 # ----------------------------------------------------------------------------- training
 
 
-def _logits(net, x):
-    import torch
-
-    return net.softconv(torch.tanh(net.conv1(net.stem(x))))
-
-
 def _quick_f1(net, meta, val: dict[str, _Source], threshold: float = 0.5) -> dict[str, float]:
     """Per-image mean F1 at working scale on the small progress subsets."""
     import torch
@@ -432,7 +426,7 @@ def train(
 
             x = to_input(imgs, spec, torch.device("cpu"), aux[..., 1] if prior_fn is not None else None)
             y = torch.from_numpy(masks)[:, None]
-            logit = _logits(net, x)
+            logit = net.logits(x)
             per_px = torch.nn.functional.binary_cross_entropy_with_logits(logit, y, reduction="none")
             if cfg.pos_weight != 1.0:
                 per_px = per_px * (1 + (pos_w - 1) * y)

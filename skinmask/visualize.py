@@ -67,6 +67,9 @@ def filters_sheet(model: SkinModel) -> np.ndarray:
                        "tiles show weights per feature map; the stem's first layer is the RGB one")
         if ARCHITECTURES[net.arch].prior:
             caption.append("the stem's first layer also reads a 4th input, the person prior (those weights are not drawn)")
+        if ARCHITECTURES[net.arch].context:
+            caption.append("conv1's inputs also carry the context branch (1/8 of the working size, upsampled and added "
+                           "to the stem's maps; not drawn)")
     title = f"First-layer filters - {Path(path).name if path is not None else 'model in memory'}"
     return grids.filter_sheet(conv1, weights, bias, stem0=stem0, title=title, caption=tuple(caption)).image
 

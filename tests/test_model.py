@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from skinmask.archs import context_radius
 from skinmask.model import ARCHITECTURES, N_FILTERS, build_model, receptive_radius
 
 
@@ -28,7 +29,7 @@ def test_seed_net_is_exactly_conv_tanh_1x1_sigmoid() -> None:
     assert torch.allclose(net(x), manual)
 
 
-@pytest.mark.parametrize("arch", list(ARCHITECTURES))
+@pytest.mark.parametrize("arch", [a for a in ARCHITECTURES if not ARCHITECTURES[a].context])
 def test_receptive_radius_is_exact(arch: str) -> None:
     """Changing a pixel changes outputs exactly within the stated radius, nowhere beyond."""
     torch.manual_seed(0)
@@ -42,6 +43,27 @@ def test_receptive_radius_is_exact(arch: str) -> None:
     diff = (net(x) - net(y)).abs()[0, 0] > 0
     rows = diff.any(dim=1).nonzero().flatten()
     assert int(rows.min()) == c - r and int(rows.max()) == c + r
+
+
+@pytest.mark.parametrize("arch", [a for a in ARCHITECTURES if ARCHITECTURES[a].context])
+def test_context_branch_sees_beyond_the_stem_and_within_its_radius(arch: str) -> None:
+    """A pixel changed far outside the stem's reach still changes the output (through the context branch),
+    and never beyond ``context_radius``; the stem path alone keeps its exact radius."""
+    torch.manual_seed(0)
+    net = build_model(arch).eval().double()
+    r, rc = receptive_radius(arch), context_radius(arch)
+    size = 2 * rc + 41
+    x = torch.randn(1, ARCHITECTURES[arch].in_channels, size, size, dtype=torch.double)
+    y = x.clone()
+    c = size // 2
+    y[0, :, c, c] += 5.0
+    with torch.no_grad():
+        diff = (net(x) - net(y)).abs()[0, 0] > 0
+        rows = diff.any(dim=1).nonzero().flatten()
+        assert c - rc <= int(rows.min()) < c - 3 * r and c + 3 * r < int(rows.max()) <= c + rc
+        stem_only = (net.conv1(net.stem(x)) - net.conv1(net.stem(y))).abs()[0].amax(0) > 0
+        rows = stem_only.any(dim=1).nonzero().flatten()
+        assert int(rows.min()) == c - r and int(rows.max()) == c + r
 
 
 def test_unknown_arch() -> None:

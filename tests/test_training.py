@@ -3,7 +3,8 @@ import pytest
 import torch
 
 from skinmask.datasets import open_dataset
-from skinmask.inference import SkinModel
+from skinmask.engines import onnxruntime_available
+from skinmask.inference import SkinModel, load_model
 from skinmask.training import BatchMaker, TrainConfig, load_source, train
 from skinmask.weights import InputSpec, load_weights, save_weights
 
@@ -138,17 +139,21 @@ def test_different_seed_differs(synth):
     assert not torch.equal(a["conv1.weight"], b["conv1.weight"])
 
 
-def test_saved_file_loads_and_predicts_identically(synth, tmp_path):
+@pytest.mark.parametrize("arch", ["softconv-ctx", "softconv-ms"])
+def test_saved_file_loads_and_predicts_identically(synth, tmp_path, arch):
     ds, neg = synth
-    r = train(ds, neg, _cfg(arch="softconv-ctx", scale=0.5, steps=4, crop=24), calibrate=False)
+    r = train(ds, neg, _cfg(arch=arch, scale=0.5, steps=4, crop=24), calibrate=False)
     path = save_weights(tmp_path / "w.safetensors", r.model, r.meta)
     net, meta = load_weights(path)
-    assert meta.arch == "softconv-ctx" and meta.scale == 0.5 and meta.info["seed"] == 3
+    assert meta.arch == arch and meta.scale == 0.5 and meta.info["seed"] == 3
     img = np.random.default_rng(0).integers(0, 256, (37, 53, 3), dtype=np.uint8)
     a = SkinModel(r.model, r.meta, torch.device("cpu")).probability_image(img)
     b = SkinModel(net, meta, torch.device("cpu")).probability_image(img)
     np.testing.assert_array_equal(a, b)
     assert a.shape == (37, 53)
+    if onnxruntime_available():  # the fast engine rebuilt from the file gives the same map
+        c = load_model(path, engine="onnxruntime").probability_image(img)
+        assert np.abs(c - a).max() < 1e-5
 
 
 def test_fine_tune_keeps_arch(synth, tmp_path):
