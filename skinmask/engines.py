@@ -250,6 +250,8 @@ def build_onnx(state: Mapping[str, np.ndarray], arch: str, spec: InputSpec, acti
 # Pixels per onnxruntime call on CPU: the 32 float activation maps of a strip this size (8 MB) stay in
 # cache, instead of 265 MB per 1080p frame going through memory. Measured 2-4x faster at 1080p.
 STRIP_PIXELS = 64 * 1024
+# Working pixels whose upsampled context maps (archs with a context branch) are held at once: 8 MB at C = 8.
+CONTEXT_PIXELS = 256 * 1024
 
 
 def _session_options(threads: int, arch: str) -> Any:
@@ -332,38 +334,52 @@ class OnnxEngine:
             feeds[CONTEXT_NAME] = context
         return feeds
 
+    def _context(self, frames: np.ndarray, prior: np.ndarray | None) -> np.ndarray | None:
+        """The upsampled context map (B, C, H, W) of whole frames, for the split graph; None without one."""
+        if self._context_session is None:
+            return None
+        (context,) = self._context_session.run([CONTEXT_NAME], self._feeds(frames, prior))
+        return context
+
     def probabilities(self, frames: np.ndarray, prior: np.ndarray | None = None) -> np.ndarray:
         frames = np.ascontiguousarray(frames)
         prior = _check_prior(self.arch, frames, prior)
-        context = None
-        if self._context_session is not None:
-            (context,) = self._context_session.run([CONTEXT_NAME], self._feeds(frames, prior))
         b, h, w = frames.shape[:3]
         rows = max(STRIP_PIXELS // max(1, w), 8 * self.radius)  # halo rows cost at most 1/4 more
         if not self.strips or (rows >= h and b * h * w <= STRIP_PIXELS):
-            (prob,) = self._prob_session.run([PROB_NAME], self._feeds(frames, prior, context))
+            (prob,) = self._prob_session.run([PROB_NAME], self._feeds(frames, prior, self._context(frames, prior)))
             return prob
         # Overlapping strips of rows of one frame: each carries `radius` rows of context on both sides,
         # so every kept row sees exactly what it sees in the whole frame (same result, bounded memory).
         out = np.empty((b, h, w), np.float32)
         r = self.radius
 
-        def strip(i: int, y0: int) -> None:
+        def strip(i: int, y0: int, context: np.ndarray | None) -> None:
             y1 = min(y0 + rows, h)
             ya, yb = max(y0 - r, 0), min(y1 + r, h)
             part = None if prior is None else prior[i : i + 1, ya:yb]
-            rows_ctx = None if context is None else np.ascontiguousarray(context[i : i + 1, :, ya:yb])
+            rows_ctx = None if context is None else np.ascontiguousarray(context[:, :, ya:yb])
             (p,) = self._prob_session.run([PROB_NAME], self._feeds(frames[i : i + 1, ya:yb], part, rows_ctx))
             out[i, y0:y1] = p[0, y0 - ya : y1 - ya]
 
-        tasks = [(i, y0) for i in range(b) for y0 in range(0, h, rows)]
-        if self._pool is None:
-            for i, y0 in tasks:
-                strip(i, y0)
-        else:
-            for f in [self._pool.submit(strip, i, y0) for i, y0 in tasks]:
-                f.result()
+        if self._context_session is None:
+            self._run_all(strip, [(i, y0, None) for i in range(b) for y0 in range(0, h, rows)])
+        else:  # the context maps of a few frames at a time (C floats a pixel: a whole batch's would be large)
+            n = max(1, CONTEXT_PIXELS // (h * w))
+            for g in range(0, b, n):
+                context = self._context(frames[g : g + n], None if prior is None else prior[g : g + n])
+                self._run_all(strip, [(i, y0, context[i - g : i - g + 1]) for i in range(g, min(g + n, b))
+                                      for y0 in range(0, h, rows)])
         return out
+
+    def _run_all(self, fn: Any, tasks: list[tuple]) -> None:
+        """fn(*task) for every task, on the strip pool when there is one."""
+        if self._pool is None:
+            for task in tasks:
+                fn(*task)
+        else:
+            for f in [self._pool.submit(fn, *task) for task in tasks]:
+                f.result()
 
     def probabilities_and_activations(self, frames: np.ndarray,
                                       prior: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
