@@ -38,6 +38,11 @@ from .datasets import Dataset, load_sample, file_digest
 from .errors import UsageError
 
 
+# Magnification of a close-up crop (``TrainConfig.closeups``): skin filling the crop, as in a belly photo or
+# a tight face crop, where the ordinary crops (zoom 0.7-1.4) mostly show skin beside other things.
+CLOSEUP_ZOOM = (2.0, 4.0)
+
+
 @dataclass
 class TrainConfig:
     arch: str = "softconv-ctx"
@@ -67,6 +72,8 @@ class TrainConfig:
     hard_negatives: float = 0.0  # probability a negative crop is centred on a skin-coloured pixel (YCrCb rule)
     person_paste: float = 0.0  # probability a negative crop gets a whole person crop, shrunk, pasted onto it
     prior_dropout: float = 0.0  # probability a labelled crop's person prior is zeroed (the segmenter missed it)
+    person_negative_weight: float = 1.0  # BCE weight of non-skin pixels the person prior calls person (prior nets)
+    closeups: float = 0.0  # probability a labelled crop is a skin close-up: centred on skin, magnified CLOSEUP_ZOOM
 
 
 @dataclass
@@ -146,12 +153,14 @@ def load_source(ds: Dataset, split: str, scale: float, weight: float, log: Calla
 
 
 def _crop(img: np.ndarray, mask: np.ndarray, pts: np.ndarray, size: int, rng: np.random.Generator,
-          cfg: TrainConfig, centre_on_skin: bool, aux: np.ndarray | None = None
-          ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """A random crop (size x size) of the image, its mask and its aux maps (same geometry)."""
+          cfg: TrainConfig, centre_on_skin: bool, aux: np.ndarray | None = None,
+          zoom: tuple[float, float] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """A random crop (size x size) of the image, its mask and its aux maps (same geometry), magnified by a
+    log-uniform factor in ``zoom`` (default ``cfg.zoom``)."""
     import cv2
 
-    f = math.exp(rng.uniform(math.log(cfg.zoom[0]), math.log(cfg.zoom[1]))) if cfg.augment else 1.0
+    lo, hi = zoom or cfg.zoom
+    f = math.exp(rng.uniform(math.log(lo), math.log(hi))) if cfg.augment else 1.0
     s = max(8, int(round(size / f)))
     h, w = img.shape[:2]
     if h < s or w < s:
@@ -232,8 +241,12 @@ class BatchMaker:
             on_skin = cfg.hard_negatives > 0 and rng.random() < cfg.hard_negatives  # a skin-coloured spot
         else:
             on_skin = rng.random() < cfg.skin_crop
-        img, m, a = _crop(src.images[k], src.masks[k], src.skin_points[k], cfg.crop, rng, cfg, on_skin,
-                          src.aux[k] if src.aux else None)
+        closeup = not src.negatives and cfg.closeups > 0 and rng.random() < cfg.closeups
+        img, m, a = _crop(src.images[k], src.masks[k], src.skin_points[k], cfg.crop, rng, cfg, on_skin or closeup,
+                          src.aux[k] if src.aux else None, CLOSEUP_ZOOM if closeup else None)
+        if closeup and a is not None:  # the segmenter, seeing only the close-up, may or may not find a person
+            a = a.copy()
+            a[..., 1] = np.rint(a[..., 1] * rng.uniform(0.0, 1.0))
         if a is not None and not src.negatives and cfg.prior_dropout > 0 and rng.random() < cfg.prior_dropout:
             a = a.copy()
             a[..., 1] = 0  # skin the segmenter did not see as a person (close-ups): the prior must not veto it
@@ -433,6 +446,9 @@ def train(
             if hair and aux is not None:  # labelled hair: an explicit negative, weighted
                 h = torch.from_numpy(aux[..., 0].astype(np.float32) / 255.0)[:, None]
                 per_px = per_px * (1 + (cfg.hair_weight - 1) * h)
+            if cfg.person_negative_weight != 1.0 and prior_fn is not None:  # a person's hair, clothes: not skin
+                person = torch.from_numpy(aux[..., 1].astype(np.float32) / 255.0)[:, None]
+                per_px = per_px * (1 + (cfg.person_negative_weight - 1) * (1 - y) * person)
             loss = per_px.mean()
             if cfg.dice > 0:  # per crop, so a crop with a little skin counts as much as one full of it
                 p = torch.sigmoid(logit)

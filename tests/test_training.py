@@ -201,6 +201,10 @@ def test_prior_net_trains_with_the_person_prior_and_carries_it(synth, tmp_path, 
     fast, ref = load_model(path, "cpu", "onnxruntime"), load_model(path, "cpu", "torch")
     a, b = fast.probability_image(img), ref.probability_image(img)
     assert a.shape == (40, 52) and np.abs(a - b).max() < 1e-5
+    # --person-negative-weight weighs non-skin where the prior says person: it changes a prior net's training
+    weighted = train(ds, neg, _cfg(arch="softconv-prior", scale=1.0, steps=4, crop=24, person_negative_weight=4.0),
+                     calibrate=False).model.state_dict()
+    assert not torch.equal(weighted["conv1.weight"], r.model.state_dict()["conv1.weight"])
 
 
 def test_hair_weight_and_person_paste(tmp_path):
@@ -249,3 +253,30 @@ def test_prior_dropout_zeroes_labelled_priors_only(tmp_path):
         maker = BatchMaker([labelled, negative], _cfg(crop=24, prior_dropout=rate, paste=0.0, augment=False), seed=0)
         assert maker._sample(labelled)[2][..., 1].max() == want
         assert maker._sample(negative)[2][..., 1].min() == 200  # negatives keep theirs
+
+
+def test_closeups_fill_labelled_crops_with_skin_and_scale_their_prior(tmp_path):
+    from skinmask.training import _Source
+
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (80, 80, 3), dtype=np.uint8)
+    mask = np.zeros((80, 80), np.float32)
+    mask[30:50, 30:50] = 1.0  # a 20x20 patch of skin in an 80x80 image
+    aux = np.zeros((80, 80, 2), np.uint8)
+    aux[..., 1] = 200
+    pts = np.argwhere(mask > 0).astype(np.int32)
+    labelled = _Source("l", [img], [mask], [pts], 1.0, aux=[aux])
+    negative = _Source("n", [img], [np.zeros_like(mask)], [pts], 1.0, negatives=True, aux=[aux])
+
+    def crops(closeups: float, src: _Source = labelled) -> list:
+        cfg = _cfg(crop=24, closeups=closeups, skin_crop=0.0, paste=0.0, color_aug=0.0)
+        maker = BatchMaker([labelled, negative], cfg, seed=0)
+        return [maker._sample(src) for _ in range(30)]
+
+    plain, close = crops(0.0), crops(1.0)
+    # ordinary crops show skin beside other things; close-ups (centred on skin, magnified) mostly skin
+    skin_plain, skin_close = np.mean([m.mean() for _, m, _ in plain]), np.mean([m.mean() for _, m, _ in close])
+    assert skin_plain < 0.3 and skin_close > 0.6 and skin_close > 2.5 * skin_plain
+    priors = [float(a[..., 1].max()) for _, _, a in close]
+    assert max(priors) <= 200 and min(priors) < 150  # the prior of a close-up is scaled by U(0, 1)
+    assert all(a[..., 1].min() == 200 for _, _, a in crops(1.0, negative))  # negatives are never close-ups

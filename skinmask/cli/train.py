@@ -65,6 +65,13 @@ def train(
     prior_dropout: Annotated[float, typer.Option("--prior-dropout", min=0.0, max=1.0, help="Probability a labelled "
                                                  "crop's person prior is zeroed (prior nets): skin the segmenter "
                                                  "misses, such as close-ups, stays skin.")] = 0.0,
+    person_negative_weight: Annotated[float, typer.Option("--person-negative-weight", min=0.0, help="BCE weight "
+                                                          "of labelled non-skin where the person prior says person "
+                                                          "(hair, clothes), scaled by the prior (prior nets).")] = 1.0,
+    closeups: Annotated[float, typer.Option("--closeups", min=0.0, max=1.0, help="Probability a labelled crop is "
+                                            "a skin close-up: centred on skin and magnified 2-4x, so skin fills it "
+                                            "(belly photos, tight face crops); prior nets see its prior scaled by "
+                                            "U(0, 1).")] = 0.0,
     no_augment: Annotated[bool, typer.Option("--no-augment", help="Turn off augmentation.")] = False,
     threads: Annotated[int, typer.Option("--threads", min=1, help="CPU threads for torch.")] = 2,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the output file if it exists.")] = False,
@@ -108,7 +115,8 @@ def train(
                       neg_weight=neg_weight, dataset_weights=shares, paste=paste, hard_mining=hard_mining, dice=dice, augment=not no_augment,
                       zoom=(float(zoom[0]), float(zoom[1])), light_aug=light_aug, color_aug=color_aug,
                       threads=threads, init=init, hair_weight=hair_weight, hard_negatives=hard_negatives,
-                      person_paste=person_paste, prior_dropout=prior_dropout)
+                      person_paste=person_paste, prior_dropout=prior_dropout, closeups=closeups,
+                      person_negative_weight=person_negative_weight)
     if epochs is not None:
         n_images = sum(len(d.select("train")) for d in labelled) + sum(len(d.select("train")) for d in negs)
         cfg.steps = max(1, round(epochs * n_images / batch))
