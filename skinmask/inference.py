@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .archs import context_radius, receptive_radius
+from .archs import ARCHITECTURES, receptive_radius
 from .devices import select_device
 from .engines import OnnxEngine, TorchEngine, pick
 from .errors import InputError
@@ -159,14 +159,15 @@ class SkinModel:
         """
         bgr = as_bgr(image)
         h, w = bgr.shape[:2]
-        if h * w <= TILE_PIXELS:
+        # A context branch sees ~147 working pixels and upsamples relative to the whole image, so tiles could
+        # not give the same map: those nets take the working image in one pass (the engine still bounds the
+        # full-resolution path's memory with strips; at the capped working size it is at most 640x360).
+        if h * w <= TILE_PIXELS or ARCHITECTURES[self.meta.arch].context:
             return self.working_probabilities(bgr[None])[0]
         small = self._to_working(bgr[None])[0]
         prior = self.priors(small[None])  # of the whole image, then cut like the tiles
         sh, sw = small.shape[:2]
-        # (a context branch, ~73 working pixels, is cut too: with that margin its tiles differ from the whole
-        # image only by the pooling grid's alignment; at the capped working size there is just one tile)
-        pad = max(receptive_radius(self.meta.arch), context_radius(self.meta.arch))
+        pad = receptive_radius(self.meta.arch)
         out = np.empty((sh, sw), np.float32)
         for y0 in range(0, sh, TILE_SIZE):
             for x0 in range(0, sw, TILE_SIZE):

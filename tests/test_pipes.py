@@ -174,6 +174,8 @@ def _read_line(proc: subprocess.Popen, timeout: float) -> bytes:
 
 def test_trace_streams_rows_that_match_masks_computed_directly(ref: dict) -> None:
     from skinmask.inference import load_model, predict
+    from skinmask.maps import resize_maps
+    from skinmask.temporal import FrameStream
 
     frames = ref["frames"]
     proc = subprocess.Popen([*SKINMASK, "trace", "--region", "skin", "--raw", f"{W}x{H}", "--fps", "10", "-"],
@@ -194,19 +196,24 @@ def test_trace_streams_rows_that_match_masks_computed_directly(ref: dict) -> Non
     assert len(rows) == N
 
     model = load_model(device="cpu")
-    probs = model.probabilities(np.stack(frames))  # (N, H, W): trace averages the unsmoothed maps
-    for i, (row, frame, prob) in enumerate(zip(rows, frames, probs)):
+    # trace averages the unsmoothed maps of one frame stream (the person prior of a prior net refreshed every
+    # PRIOR_EVERY frames, reused in between); each image on its own gets its own prior
+    video = resize_maps(model.working_probabilities(np.stack(frames), FrameStream(alpha=1.0)), (H, W))
+    probs = model.probabilities(np.stack(frames))
+    for i, (row, frame, seen, prob) in enumerate(zip(rows, frames, video, probs)):
         index, t, fraction, r, g, b = row.split(",")
         assert int(index) == i and float(t) == pytest.approx(i / 10)
-        assert float(fraction) == pytest.approx(np.mean(prob >= model.threshold), abs=1e-6)
+        assert float(fraction) == pytest.approx(np.mean(seen >= model.threshold), abs=1e-6)
         bright = frame.max(axis=2)
-        w = np.where((bright >= 250) | (bright < 8), 0.0, prob.astype(np.float64))  # clipped pixels dropped
+        w = np.where((bright >= 250) | (bright < 8), 0.0, seen.astype(np.float64))  # clipped pixels dropped
         want = [(frame[..., c] * w).sum() / w.sum() for c in (2, 1, 0)]  # R, G, B of a BGR frame
         np.testing.assert_allclose([float(r), float(g), float(b)], want, rtol=1e-4)
-        # and it is the probability map predict writes for each frame as an image: exactly predict()'s
-        # 8-bit mask, within 1/255 of rounding the full-size float map
+        # and per image it is the probability map predict writes: exactly predict()'s 8-bit mask, within
+        # 1/255 of rounding the full-size float map
         np.testing.assert_array_equal(predict(model, frame), ref["masks"][i])
         assert np.abs(np.rint(prob * 255).astype(int) - ref["masks"][i]).max() <= 1
+    if model.prior is not None:  # the prior is reused within the stream: frame 0's map is each image's own
+        np.testing.assert_array_equal(video[0], probs[0])
     # while the raw-frame mask video is smoothed over time (the first frame, with no past, is not)
     np.testing.assert_array_equal(ref["video_masks"][0], ref["masks"][0])
     assert any(np.abs(v.astype(int) - m.astype(int)).max() > 1 for v, m in zip(ref["video_masks"], ref["masks"]))
