@@ -97,6 +97,11 @@ def naive_eager(path: Path, frames: int, out_dir: Path) -> float:
     from skinmask.weights import load_weights
 
     net, meta = load_weights(None)
+    prior = None
+    if meta.prior is not None:  # a prior net: the person segmenter on every frame too, as a naive loop would
+        from skinmask.prior import PersonPrior
+
+        prior = PersonPrior(meta.prior, threads=1)
     writer = None
     times = []
     reader = VideoReader(path)
@@ -108,7 +113,8 @@ def naive_eager(path: Path, frames: int, out_dir: Path) -> float:
                 frame = next(it)
             except StopIteration:
                 break
-            prob = net(to_input(frame[None], meta.input, torch.device("cpu")))[0, 0].numpy()
+            person = None if prior is None else prior.maps(frame[None])
+            prob = net(to_input(frame[None], meta.input, torch.device("cpu"), person))[0, 0].numpy()
             mask = np.rint(np.clip(prob, 0.0, 1.0) * 255.0).astype(np.uint8)
             if writer is None:
                 writer = cv2.VideoWriter(str(out_dir / "naive.mkv"), cv2.CAP_FFMPEG, cv2.VideoWriter_fourcc(*"FFV1"),
