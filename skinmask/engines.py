@@ -309,13 +309,11 @@ class OnnxEngine:
         if self.strips and self.threads > 1:
             self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="skinmask-ort")
         session_threads = 1 if self.strips else self.threads
-        self._prob_session = self._session(activations=False, threads=session_threads)
         # A context branch sees far beyond a strip: it runs first on whole frames (at 1/8 of the pixels, cheap),
         # and the strips of the full-resolution path read their rows of its upsampled map.
-        self._context_session: Any = None
-        if self.strips and ARCHITECTURES[arch].context:
-            self._context_session = self._session(activations=False, threads=self.threads, part="context")
-            self._prob_session = self._session(activations=False, threads=session_threads, part="main")
+        split = self.strips and bool(ARCHITECTURES[arch].context)
+        self._context_session: Any = self._session(False, self.threads, part="context") if split else None
+        self._prob_session = self._session(activations=False, threads=session_threads, part="main" if split else "full")
         self._acts_session: Any = None
 
     def _session(self, activations: bool, threads: int, part: str = "full") -> Any:
