@@ -42,6 +42,15 @@ from .errors import UsageError
 # a tight face crop, where the ordinary crops (zoom 0.7-1.4) mostly show skin beside other things.
 CLOSEUP_ZOOM = (2.0, 4.0)
 
+# Hair colours for ``TrainConfig.hair_recolour``, as (low, high) of OpenCV's 8-bit L, a, b: the labelled hair
+# (FASSEG) is dark, so on its own it never shows the net a skin-coloured hair region to refuse.
+HAIR_COLOURS = {
+    "blonde": ((130, 215), (126, 140), (148, 180)),
+    "red": ((60, 135), (150, 172), (150, 182)),
+    "light brown": ((100, 170), (132, 146), (140, 165)),
+    "grey": ((150, 235), (125, 132), (126, 142)),
+}
+
 
 @dataclass
 class TrainConfig:
@@ -74,6 +83,7 @@ class TrainConfig:
     prior_dropout: float = 0.0  # probability a labelled crop's person prior is zeroed (the segmenter missed it)
     person_negative_weight: float = 1.0  # BCE weight of non-skin pixels the person prior calls person (prior nets)
     closeups: float = 0.0  # probability a labelled crop is a skin close-up: centred on skin, magnified CLOSEUP_ZOOM
+    hair_recolour: float = 0.0  # probability a crop's labelled hair is recoloured to a HAIR_COLOURS shade
 
 
 @dataclass
@@ -195,6 +205,27 @@ def _crop(img: np.ndarray, mask: np.ndarray, pts: np.ndarray, size: int, rng: np
     return np.ascontiguousarray(ci), np.ascontiguousarray(cm), None if ca is None else np.ascontiguousarray(ca)
 
 
+def recolour_hair(img: np.ndarray, hair: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The BGR crop with its hair (``hair`` 0..255, soft) turned blonde, red, light brown or grey: the mean
+    colour moves to a random :data:`HAIR_COLOURS` shade; the strands' lightness texture stays, in proportion
+    to the new lightness (light hair shows its strands more than dark hair)."""
+    import cv2
+
+    alpha = hair.astype(np.float32) / 255.0
+    sel = alpha > 0.5
+    if np.count_nonzero(sel) < 16:
+        return img
+    lab = cv2.cvtColor(img, cv2.COLOR_BGR2LAB).astype(np.float32)
+    shade = list(HAIR_COLOURS.values())[int(rng.integers(len(HAIR_COLOURS)))]
+    target = np.array([rng.uniform(lo, hi) for lo, hi in shade], np.float32)
+    mean = lab[sel].mean(0)
+    gain = min(3.0, float(target[0]) / max(float(mean[0]), 1.0)) * rng.uniform(0.8, 1.2)
+    spread = np.array([gain, 0.5, 0.5], np.float32)  # lightness texture kept, tint muted
+    new = cv2.cvtColor(np.clip(target + (lab - mean) * spread + 0.5, 0, 255).astype(np.uint8), cv2.COLOR_LAB2BGR)
+    a = alpha[..., None]  # blended in BGR: pixels outside the hair keep their exact values
+    return np.clip(img.astype(np.float32) * (1 - a) + new.astype(np.float32) * a + 0.5, 0, 255).astype(np.uint8)
+
+
 def photometric(img: np.ndarray, rng: np.random.Generator, strength: float = 1.0) -> np.ndarray:
     """Illumination, white balance, contrast, gamma (scaled by strength), blur, noise and JPEG on a BGR crop."""
     import cv2
@@ -244,6 +275,8 @@ class BatchMaker:
         closeup = not src.negatives and cfg.closeups > 0 and rng.random() < cfg.closeups
         img, m, a = _crop(src.images[k], src.masks[k], src.skin_points[k], cfg.crop, rng, cfg, on_skin or closeup,
                           src.aux[k] if src.aux else None, CLOSEUP_ZOOM if closeup else None)
+        if a is not None and cfg.hair_recolour > 0 and a[..., 0].any() and rng.random() < cfg.hair_recolour:
+            img = recolour_hair(img, a[..., 0], rng)
         if closeup and a is not None:  # the segmenter, seeing only the close-up, may or may not find a person
             a = a.copy()
             a[..., 1] = np.rint(a[..., 1] * rng.uniform(0.0, 1.0))
@@ -386,7 +419,7 @@ def train(
         log(f"person prior: {meta.prior.network} ({meta.prior.file}), maps cached in {prior_fn.folder}")
 
     # --- data
-    hair = cfg.hair_weight != 1.0
+    hair = cfg.hair_weight != 1.0 or cfg.hair_recolour > 0
     sources = [load_source(d, "train", cfg.scale, cfg.dataset_weights.get(d.name, 1.0), log, prior_fn, hair)
                for d in datasets]
     sources += [load_source(d, "train", cfg.scale, cfg.neg_weight / max(1, len(negatives)), log, prior_fn)

@@ -280,3 +280,36 @@ def test_closeups_fill_labelled_crops_with_skin_and_scale_their_prior(tmp_path):
     priors = [float(a[..., 1].max()) for _, _, a in close]
     assert max(priors) <= 200 and min(priors) < 150  # the prior of a close-up is scaled by U(0, 1)
     assert all(a[..., 1].min() == 200 for _, _, a in crops(1.0, negative))  # negatives are never close-ups
+
+
+def test_hair_recolour_turns_labelled_hair_light_and_leaves_the_rest(tmp_path):
+    import cv2
+
+    from skinmask.training import HAIR_COLOURS, _Source, recolour_hair
+
+    rng = np.random.default_rng(0)
+    img = np.full((60, 60, 3), (40, 120, 200), np.uint8)  # a warm face-like BGR patch
+    img[:20] = rng.integers(15, 45, (20, 60, 3), dtype=np.uint8)  # dark, textured hair on top
+    hair = np.zeros((60, 60), np.uint8)
+    hair[:20] = 255
+    lab_lo = min(lo for (lo, _), _, _ in HAIR_COLOURS.values())
+    for seed in range(8):
+        out = recolour_hair(img, hair, np.random.default_rng(seed))
+        assert np.array_equal(out[20:], img[20:])  # skin untouched
+        lab = cv2.cvtColor(out[:20], cv2.COLOR_BGR2LAB).reshape(-1, 3).astype(np.float32)
+        assert lab[:, 0].mean() > lab_lo - 10  # lighter than the dark original (L ~ 20)
+        assert lab[:, 0].std() > 1.5  # the strands' texture survives
+    assert np.array_equal(recolour_hair(img, np.zeros_like(hair), rng), img)  # no hair: nothing to do
+
+    aux = np.zeros((60, 60, 2), np.uint8)
+    aux[..., 0] = hair
+    mask = np.zeros((60, 60), np.float32)
+    mask[20:] = 1.0
+    src = _Source("l", [img], [mask], [np.argwhere(mask > 0).astype(np.int32)], 1.0, aux=[aux])
+
+    def hair_lightness(rate: float) -> float:
+        maker = BatchMaker([src], _cfg(crop=60, zoom=(1.0, 1.0), hair_recolour=rate, color_aug=0.0, augment=False), seed=0)
+        crops = [maker._sample(src) for _ in range(6)]
+        return float(np.mean([cv2.cvtColor(c, cv2.COLOR_BGR2LAB)[..., 0][a[..., 0] > 127].mean() for c, _, a in crops]))
+
+    assert hair_lightness(0.0) < 40 < lab_lo < hair_lightness(1.0)

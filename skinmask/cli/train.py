@@ -72,6 +72,9 @@ def train(
                                             "a skin close-up: centred on skin and magnified 2-4x, so skin fills it "
                                             "(belly photos, tight face crops); prior nets see its prior scaled by "
                                             "U(0, 1).")] = 0.0,
+    hair_recolour: Annotated[float, typer.Option("--hair-recolour", min=0.0, max=1.0, help="Probability a "
+                                                 "crop's labelled hair (labels_multiclass/) is recoloured blonde, "
+                                                 "red, light brown or grey: skin-coloured hair as a negative.")] = 0.0,
     no_augment: Annotated[bool, typer.Option("--no-augment", help="Turn off augmentation.")] = False,
     threads: Annotated[int, typer.Option("--threads", min=1, help="CPU threads for torch.")] = 2,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the output file if it exists.")] = False,
@@ -116,7 +119,7 @@ def train(
                       zoom=(float(zoom[0]), float(zoom[1])), light_aug=light_aug, color_aug=color_aug,
                       threads=threads, init=init, hair_weight=hair_weight, hard_negatives=hard_negatives,
                       person_paste=person_paste, prior_dropout=prior_dropout, closeups=closeups,
-                      person_negative_weight=person_negative_weight)
+                      person_negative_weight=person_negative_weight, hair_recolour=hair_recolour)
     if epochs is not None:
         n_images = sum(len(d.select("train")) for d in labelled) + sum(len(d.select("train")) for d in negs)
         cfg.steps = max(1, round(epochs * n_images / batch))
