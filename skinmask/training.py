@@ -205,10 +205,11 @@ def _crop(img: np.ndarray, mask: np.ndarray, pts: np.ndarray, size: int, rng: np
     return np.ascontiguousarray(ci), np.ascontiguousarray(cm), None if ca is None else np.ascontiguousarray(ca)
 
 
-def recolour_hair(img: np.ndarray, hair: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def recolour_hair(img: np.ndarray, hair: np.ndarray, rng: np.random.Generator,
+                  colours: dict[str, tuple] = HAIR_COLOURS) -> np.ndarray:
     """The BGR crop with its hair (``hair`` 0..255, soft) turned blonde, red, light brown or grey: the mean
-    colour moves to a random :data:`HAIR_COLOURS` shade; the strands' lightness texture stays, in proportion
-    to the new lightness (light hair shows its strands more than dark hair)."""
+    colour moves to a random shade of ``colours`` (:data:`HAIR_COLOURS`); the strands' lightness texture
+    stays, in proportion to the new lightness (light hair shows its strands more than dark hair)."""
     import cv2
 
     alpha = hair.astype(np.float32) / 255.0
@@ -216,7 +217,7 @@ def recolour_hair(img: np.ndarray, hair: np.ndarray, rng: np.random.Generator) -
     if np.count_nonzero(sel) < 16:
         return img
     lab = cv2.cvtColor(img, cv2.COLOR_BGR2LAB).astype(np.float32)
-    shade = list(HAIR_COLOURS.values())[int(rng.integers(len(HAIR_COLOURS)))]
+    shade = list(colours.values())[int(rng.integers(len(colours)))]
     target = np.array([rng.uniform(lo, hi) for lo, hi in shade], np.float32)
     mean = lab[sel].mean(0)
     gain = min(3.0, float(target[0]) / max(float(mean[0]), 1.0)) * rng.uniform(0.8, 1.2)
