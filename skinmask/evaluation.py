@@ -9,7 +9,7 @@ import numpy as np
 
 from .baselines import BASELINES, HistogramBayes, baseline_mask
 from .datasets import Dataset, load_sample, read_hair
-from .metrics import MetricAccumulator, choose_threshold, sweep_counts
+from .metrics import MetricAccumulator, choose_threshold, confusion, scores, sweep_counts
 
 
 def fit_bayes(datasets: list[Dataset], negatives: list[Dataset] = (), bins: int = 32,
@@ -31,15 +31,28 @@ def fit_bayes(datasets: list[Dataset], negatives: list[Dataset] = (), bins: int 
     return hb
 
 
-def calibrate_threshold(model, datasets: list[Dataset], log: Callable[[str], None] | None = None) -> tuple[float, dict]:
-    """Threshold maximising the mean over datasets of per-image F1 on their held-out splits."""
+def calibrate_threshold(model, datasets: list[Dataset], log: Callable[[str], None] | None = None,
+                        reference=None, tolerance: float = 0.01) -> tuple[float, dict]:
+    """Threshold maximising the mean over datasets of per-image F1 on their held-out splits.
+
+    With a ``reference`` model (a regression guard: the default being replaced) only thresholds at which
+    no dataset scores more than ``tolerance`` below the reference, at its own stored threshold, qualify;
+    the details then carry the reference's scores as ``reference_f1``."""
     sweeps: dict[str, list[np.ndarray]] = {}
+    ref: dict[str, list[float]] = {}
     for d in datasets:
-        sweeps[d.name] = []
+        sweeps[d.name], ref[d.name] = [], []
         for s in d.select("heldout"):
             img, m = load_sample(s)
             sweeps[d.name].append(sweep_counts(model.probability_image(img), m))
-    return choose_threshold(sweeps)
+            if reference is not None:
+                ref[d.name].append(scores(confusion(reference.probability_image(img) >= reference.threshold, m))["f1"])
+    if reference is None:
+        return choose_threshold(sweeps)
+    ref_f1 = {name: float(np.mean(v)) for name, v in ref.items() if v}
+    thr, details = choose_threshold(sweeps, floors={name: f - tolerance for name, f in ref_f1.items()})
+    details["reference_f1"] = ref_f1
+    return thr, details
 
 
 def evaluate_dataset(

@@ -190,11 +190,15 @@ def f1_from_sweep(counts: np.ndarray) -> np.ndarray:
     return np.where(den > 0, 2 * tp / np.maximum(den, 1), 1.0)
 
 
-def choose_threshold(per_dataset_sweeps: dict[str, list[np.ndarray]], n_bins: int = N_BINS) -> tuple[float, dict]:
+def choose_threshold(per_dataset_sweeps: dict[str, list[np.ndarray]], n_bins: int = N_BINS,
+                     floors: dict[str, float] | None = None) -> tuple[float, dict]:
     """The grid threshold maximising the mean over datasets of per-image mean F1.
 
-    ``per_dataset_sweeps`` maps a dataset name to the sweep counts of each of its images.
-    Returns (threshold, {"objective": value, "per_dataset": {name: f1 at that threshold}}).
+    ``per_dataset_sweeps`` maps a dataset name to the sweep counts of each of its images. ``floors`` (a
+    regression guard) maps some dataset names to the per-image mean F1 they must keep: only thresholds
+    where every such dataset reaches its floor are candidates; when none does, the unconstrained best is
+    returned and ``guard_met`` says so.
+    Returns (threshold, {"objective": value, "per_dataset": {name: f1 at that threshold}, "guard_met": bool}).
     """
     grid = threshold_grid(n_bins)
     curves = {}
@@ -202,10 +206,16 @@ def choose_threshold(per_dataset_sweeps: dict[str, list[np.ndarray]], n_bins: in
         if sweeps:
             curves[name] = f1_from_sweep(np.stack(sweeps)).mean(axis=0)
     if not curves:
-        return 0.5, {"objective": float("nan"), "per_dataset": {}}
+        return 0.5, {"objective": float("nan"), "per_dataset": {}, "guard_met": not floors}
     objective = np.mean(np.stack(list(curves.values())), axis=0)
-    k = int(np.argmax(objective))
+    allowed = np.ones(grid.shape, bool)
+    for name, floor in (floors or {}).items():
+        if name in curves:
+            allowed &= curves[name] >= floor - 1e-9
+    met = bool(allowed.any())
+    k = int(np.argmax(np.where(allowed, objective, -np.inf))) if met else int(np.argmax(objective))
     return float(grid[k]), {
         "objective": float(objective[k]),
         "per_dataset": {n: float(c[k]) for n, c in curves.items()},
+        "guard_met": met,
     }

@@ -84,6 +84,8 @@ class TrainConfig:
     person_negative_weight: float = 1.0  # BCE weight of non-skin pixels the person prior calls person (prior nets)
     closeups: float = 0.0  # probability a labelled crop is a skin close-up: centred on skin, magnified CLOSEUP_ZOOM
     hair_recolour: float = 0.0  # probability a crop's labelled hair is recoloured to a HAIR_COLOURS shade
+    no_worse_than: str | None = None  # weights the threshold must not regress against on any held-out split
+    tolerance: float = 0.01  # ... by more than this per-image mean F1
 
 
 @dataclass
@@ -541,13 +543,27 @@ def train(
 
         model = SkinModel(net=net, meta=meta, device=torch.device("cpu"),
                           prior=prior_fn.prior if prior_fn is not None else None)
-        thr, details = calibrate_threshold(model, scored, log=log)
+        reference = None
+        if cfg.no_worse_than:
+            from .inference import load_model
+
+            reference = load_model(cfg.no_worse_than, device="cpu")
+        thr, details = calibrate_threshold(model, scored, log=log, reference=reference, tolerance=cfg.tolerance)
         meta.threshold = thr
         info["threshold_choice"] = ("maximises the mean over datasets of per-image F1 on their held-out splits: "
                                     + ", ".join(f"{d.name} ({d.heldout_name()})" for d in scored))
         info["metrics"] = {"heldout_f1_at_threshold": details["per_dataset"], "objective": details["objective"]}
+        if reference is not None:
+            info["threshold_choice"] += (f"; among the thresholds where none is more than {cfg.tolerance:g} below "
+                                         f"{cfg.no_worse_than} at its threshold {reference.threshold:.2f}")
+            info["metrics"].update(reference_f1=details["reference_f1"], guard_met=details["guard_met"])
         log(f"threshold {thr:.2f}: mean held-out F1 {details['objective']:.3f} "
             + " ".join(f"{k}={v:.3f}" for k, v in details["per_dataset"].items()))
+        if reference is not None:
+            log(f"--no-worse-than {cfg.no_worse_than}: "
+                + " ".join(f"{k}={v:.3f}" for k, v in details["reference_f1"].items())
+                + ("" if details["guard_met"] else f"; no threshold keeps every set within {cfg.tolerance:g} of it: "
+                   "the unconstrained best was kept"))
     info["total_seconds"] = round(time.time() - t0, 1)
     return TrainResult(model=net, meta=meta, history=history, seconds=time.time() - t0)
 

@@ -70,6 +70,20 @@ def test_choose_threshold_prefers_separating_value():
     assert info["objective"] == pytest.approx(1.0)
 
 
+def test_choose_threshold_floors_guard_a_dataset_against_regression():
+    # "a" wants a high threshold, "b" a low one; the mean prefers a's, a floor on b moves it down
+    prob = np.array([0.3, 0.5, 0.7, 0.9])
+    a = [sweep_counts(prob, np.array([0, 0, 0, 1], bool))]
+    b = [sweep_counts(prob, np.array([0, 1, 1, 1], bool))]
+    thr, info = choose_threshold({"a": a, "b": b, "c": a})
+    assert thr > 0.7 and info["guard_met"] and info["per_dataset"]["b"] < 0.7
+    guarded, ginfo = choose_threshold({"a": a, "b": b, "c": a}, floors={"b": 0.79})
+    assert 0.5 < guarded <= 0.7 and ginfo["per_dataset"]["b"] == pytest.approx(0.8) and ginfo["guard_met"]
+    assert ginfo["objective"] < info["objective"]  # the guard costs the mean something
+    same, sinfo = choose_threshold({"a": a, "b": b, "c": a}, floors={"b": 1.01})  # unreachable
+    assert same == thr and not sinfo["guard_met"]
+
+
 def test_small_regions_and_failure_counts_by_hand():
     from skinmask.metrics import FailureCounts, small_regions
 

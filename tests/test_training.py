@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -94,6 +96,8 @@ def test_cli_weight_option_errors(run_cli, synth, tmp_path):
     assert res.code == 2 and "no dataset folder named 'nope'" in res.err
     res = run_cli("train", root, "--weight", f"{root.name}=-1", "-o", tmp_path / "w.safetensors")
     assert res.code == 2 and "expected NAME=W" in res.err
+    res = run_cli("train", root, "--no-worse-than", tmp_path / "gone.safetensors", "-o", tmp_path / "w.safetensors")
+    assert res.code == 1 and "gone.safetensors: no such weights file" in res.err and "Traceback" not in res.err
     assert not (tmp_path / "w.safetensors").exists()
 
 
@@ -313,3 +317,22 @@ def test_hair_recolour_turns_labelled_hair_light_and_leaves_the_rest(tmp_path):
         return float(np.mean([cv2.cvtColor(c, cv2.COLOR_BGR2LAB)[..., 0][a[..., 0] > 127].mean() for c, _, a in crops]))
 
     assert hair_lightness(0.0) < 40 < lab_lo < hair_lightness(1.0)
+
+
+def test_no_worse_than_scores_the_reference_and_says_when_it_cannot_be_kept(synth, tmp_path):
+    ds, neg = synth
+    name = ds[0].name
+    ref = train(ds, neg, _cfg(steps=30), command="ref")
+    ref_path = save_weights(tmp_path / "ref.safetensors", ref.model, ref.meta)
+    weak = _cfg(steps=3, seed=5)  # a barely trained net: no threshold of it reaches the reference
+    plain = train(ds, neg, weak)
+    plain_path = save_weights(tmp_path / "plain.safetensors", plain.model, plain.meta)
+    beaten = train(ds, neg, replace(weak, no_worse_than=str(ref_path), tolerance=0.0))
+    m = beaten.meta.info["metrics"]
+    # the reference is scored at its own stored threshold on the same held-out split
+    assert m["reference_f1"][name] == pytest.approx(ref.meta.info["metrics"]["heldout_f1_at_threshold"][name])
+    assert m["reference_f1"][name] > m["heldout_f1_at_threshold"][name] + 0.1
+    assert not m["guard_met"] and beaten.meta.threshold == plain.meta.threshold  # the unconstrained best, flagged
+    assert str(ref_path) in beaten.meta.info["threshold_choice"]
+    kept = train(ds, neg, replace(weak, no_worse_than=str(plain_path), tolerance=0.0))  # against itself: met
+    assert kept.meta.info["metrics"]["guard_met"] and kept.meta.threshold == plain.meta.threshold

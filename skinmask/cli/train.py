@@ -75,6 +75,12 @@ def train(
     hair_recolour: Annotated[float, typer.Option("--hair-recolour", min=0.0, max=1.0, help="Probability a "
                                                  "crop's labelled hair (labels_multiclass/) is recoloured blonde, "
                                                  "red, light brown or grey: skin-coloured hair as a negative.")] = 0.0,
+    no_worse_than: Annotated[Optional[str], typer.Option("--no-worse-than", metavar="WEIGHTS", help="Regression "
+                                                         "guard: choose the threshold only among those where no "
+                                                         "held-out split scores more than --tolerance below these "
+                                                         "weights (e.g. the default being replaced).")] = None,
+    tolerance: Annotated[float, typer.Option("--tolerance", min=0.0, help="Per-image mean F1 a held-out split may "
+                                             "lose against --no-worse-than.")] = 0.01,
     no_augment: Annotated[bool, typer.Option("--no-augment", help="Turn off augmentation.")] = False,
     threads: Annotated[int, typer.Option("--threads", min=1, help="CPU threads for torch.")] = 2,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the output file if it exists.")] = False,
@@ -111,6 +117,10 @@ def train(
         raise UsageError(f"--scale must be in 0.05..1, not {scale}")
     if not 0 < zoom[0] <= zoom[1]:
         raise UsageError(f"--zoom {zoom[0]:g} {zoom[1]:g}: expected 0 < MIN <= MAX, e.g. --zoom 0.7 1.4")
+    if no_worse_than is not None:  # fail now, not after training
+        from ..weights import read_weights, resolve_weights
+
+        read_weights(resolve_weights(no_worse_than))
     labelled = [open_dataset(d) for d in datasets]
     negs = [open_dataset(d, negatives=True) for d in (negatives or [])]
     shares = _parse_weights(weight or [], [d.name for d in labelled])
@@ -119,7 +129,8 @@ def train(
                       zoom=(float(zoom[0]), float(zoom[1])), light_aug=light_aug, color_aug=color_aug,
                       threads=threads, init=init, hair_weight=hair_weight, hard_negatives=hard_negatives,
                       person_paste=person_paste, prior_dropout=prior_dropout, closeups=closeups,
-                      person_negative_weight=person_negative_weight, hair_recolour=hair_recolour)
+                      person_negative_weight=person_negative_weight, hair_recolour=hair_recolour,
+                      no_worse_than=no_worse_than, tolerance=tolerance)
     if epochs is not None:
         n_images = sum(len(d.select("train")) for d in labelled) + sum(len(d.select("train")) for d in negs)
         cfg.steps = max(1, round(epochs * n_images / batch))
