@@ -83,6 +83,7 @@ class TrainConfig:
     prior_dropout: float = 0.0  # probability a labelled crop's person prior is zeroed (the segmenter missed it)
     person_negative_weight: float = 1.0  # BCE weight of non-skin pixels the person prior calls person (prior nets)
     closeups: float = 0.0  # probability a labelled crop is a skin close-up: centred on skin, magnified CLOSEUP_ZOOM
+    closeup_prior: str = "scaled"  # a close-up's prior: the image's scaled by U(0, 1), or "segmenter" run on the crop
     hair_recolour: float = 0.0  # probability a crop's labelled hair is recoloured to a HAIR_COLOURS shade
     no_worse_than: str | None = None  # weights the threshold must not regress against on any held-out split
     tolerance: float = 0.01  # ... by more than this per-image mean F1
@@ -258,9 +259,11 @@ def photometric(img: np.ndarray, rng: np.random.Generator, strength: float = 1.0
 class BatchMaker:
     """Builds training batches from in-RAM sources with a seeded generator (deterministic)."""
 
-    def __init__(self, sources: list[_Source], cfg: TrainConfig, seed: int) -> None:
+    def __init__(self, sources: list[_Source], cfg: TrainConfig, seed: int,
+                 crop_prior: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
         self.sources = sources
         self.cfg = cfg
+        self.crop_prior = crop_prior  # (h, w, 3) BGR crop -> (h, w) uint8 person map, for closeup_prior="segmenter"
         self.rng = np.random.default_rng(seed)
         w = np.array([s.weight for s in sources], np.float64)
         if not w.sum() > 0:
@@ -282,7 +285,10 @@ class BatchMaker:
             img = recolour_hair(img, a[..., 0], rng)
         if closeup and a is not None:  # the segmenter, seeing only the close-up, may or may not find a person
             a = a.copy()
-            a[..., 1] = np.rint(a[..., 1] * rng.uniform(0.0, 1.0))
+            if cfg.closeup_prior == "segmenter" and self.crop_prior is not None:
+                a[..., 1] = self.crop_prior(img)  # what it says of this close-up seen as a whole photo
+            else:
+                a[..., 1] = np.rint(a[..., 1] * rng.uniform(0.0, 1.0))
         if a is not None and not src.negatives and cfg.prior_dropout > 0 and rng.random() < cfg.prior_dropout:
             a = a.copy()
             a[..., 1] = 0  # skin the segmenter did not see as a person (close-ups): the prior must not veto it
@@ -442,7 +448,13 @@ def train(
                                    aux=[src.aux[i] for i in pick] if src.aux else None)
     log(f"data loaded in {time.time() - t0:.0f} s")
 
-    maker = BatchMaker(sources, cfg, cfg.seed)
+    crop_prior = None
+    if prior_fn is not None and cfg.closeup_prior == "segmenter":
+        segmenter = prior_fn.prior
+
+        def crop_prior(crop: np.ndarray) -> np.ndarray:
+            return segmenter.maps(crop[None])[0]
+    maker = BatchMaker(sources, cfg, cfg.seed, crop_prior)
     q: queue.Queue = queue.Queue(maxsize=8)
     stop = threading.Event()
 

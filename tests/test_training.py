@@ -286,6 +286,41 @@ def test_closeups_fill_labelled_crops_with_skin_and_scale_their_prior(tmp_path):
     assert all(a[..., 1].min() == 200 for _, _, a in crops(1.0, negative))  # negatives are never close-ups
 
 
+def test_closeup_prior_segmenter_replaces_a_closeups_prior_with_the_crops_own(tmp_path, monkeypatch):
+    from skinmask.prior import PersonPrior, default_prior_spec
+    from skinmask.training import _Source
+
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (80, 80, 3), dtype=np.uint8)
+    mask = np.zeros((80, 80), np.float32)
+    mask[20:60, 20:60] = 1.0
+    aux = np.zeros((80, 80, 2), np.uint8)
+    aux[..., 1] = 200  # the whole image's prior
+    src = _Source("l", [img], [mask], [np.argwhere(mask > 0).astype(np.int32)], 1.0, aux=[aux])
+    seen = []
+
+    def crop_prior(crop):
+        seen.append(crop.shape)
+        return np.full(crop.shape[:2], 37, np.uint8)
+
+    cfg = _cfg(crop=24, closeups=1.0, closeup_prior="segmenter", paste=0.0, color_aug=0.0)
+    crops = [BatchMaker([src], cfg, seed=0, crop_prior=crop_prior)._sample(src) for _ in range(5)]
+    assert seen == [(24, 24, 3)] * 5 and all((a[..., 1] == 37).all() for _, _, a in crops)
+    scaled = [BatchMaker([src], replace(cfg, closeup_prior="scaled"), seed=0, crop_prior=crop_prior)._sample(src)
+              for _ in range(5)]
+    assert len(seen) == 5 and all(a[..., 1].max() <= 200 for _, _, a in scaled)  # the image's, scaled
+    # train() hands a prior net's own segmenter to the batches: its map of a close-up crop
+    monkeypatch.setenv("SKINMASK_PRIOR_CACHE", str(tmp_path / "cache"))
+    ds = [open_dataset(make_dataset(tmp_path / "a", n=4, seed=1))]
+    calls = []
+    real = PersonPrior.maps
+    monkeypatch.setattr(PersonPrior, "maps", lambda self, frames: calls.append(frames.shape) or real(self, frames))
+    train(ds, [], _cfg(arch="softconv-prior", steps=3, crop=24, closeups=1.0, closeup_prior="segmenter"), calibrate=False)
+    assert (1, 24, 24, 3) in calls
+    person = PersonPrior(default_prior_spec(), threads=1).maps(img[None])
+    assert person.shape == (1, 80, 80) and person.dtype == np.uint8
+
+
 def test_hair_recolour_turns_labelled_hair_light_and_leaves_the_rest(tmp_path):
     import cv2
 

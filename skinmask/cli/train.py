@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shlex
 import sys
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -13,6 +14,11 @@ import typer
 from ..archs import ARCHITECTURES
 from . import common
 from .common import DebugOpt, QuietOpt
+
+
+class CloseupPrior(str, Enum):
+    scaled = "scaled"
+    segmenter = "segmenter"
 
 
 def train(
@@ -72,6 +78,9 @@ def train(
                                             "a skin close-up: centred on skin and magnified 2-4x, so skin fills it "
                                             "(belly photos, tight face crops); prior nets see its prior scaled by "
                                             "U(0, 1).")] = 0.0,
+    closeup_prior: Annotated[CloseupPrior, typer.Option("--closeup-prior", help="A close-up's person prior (prior nets): the image's scaled "
+                                               "by U(0, 1), or the segmenter run on the close-up itself (what it "
+                                               "says of such a photo).")] = CloseupPrior.scaled,
     hair_recolour: Annotated[float, typer.Option("--hair-recolour", min=0.0, max=1.0, help="Probability a "
                                                  "crop's labelled hair (labels_multiclass/) is recoloured blonde, "
                                                  "red, light brown or grey: skin-coloured hair as a negative.")] = 0.0,
@@ -129,7 +138,7 @@ def train(
                       zoom=(float(zoom[0]), float(zoom[1])), light_aug=light_aug, color_aug=color_aug,
                       threads=threads, init=init, hair_weight=hair_weight, hard_negatives=hard_negatives,
                       person_paste=person_paste, prior_dropout=prior_dropout, closeups=closeups,
-                      person_negative_weight=person_negative_weight, hair_recolour=hair_recolour,
+                      person_negative_weight=person_negative_weight, hair_recolour=hair_recolour, closeup_prior=closeup_prior.value,
                       no_worse_than=no_worse_than, tolerance=tolerance)
     if epochs is not None:
         n_images = sum(len(d.select("train")) for d in labelled) + sum(len(d.select("train")) for d in negs)
