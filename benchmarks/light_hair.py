@@ -35,31 +35,31 @@ def main() -> int:
 
     from skinmask.datasets import load_sample, open_dataset, read_hair
     from skinmask.inference import load_model
-    from skinmask.metrics import confusion, scores
+    from skinmask.metrics import MetricAccumulator
     from skinmask.training import HAIR_COLOURS, recolour_hair
 
-    samples = [s for s in open_dataset(args.data).select() if s.labels is not None]
     shades = ["dark (as labelled)", *HAIR_COLOURS]
-    print(f"{args.data.name}: {len(samples)} held-out images with a hair label")
+    pictures: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {s: [] for s in shades}
+    for smp in (s for s in open_dataset(args.data).select() if s.labels is not None):  # read and recoloured once
+        img, mask = load_sample(smp)
+        hair = read_hair(smp, mask.shape)
+        for shade in shades:
+            pic = img
+            if shade in HAIR_COLOURS:
+                rng = np.random.default_rng(zlib.crc32(f"{smp.stem}/{shade}".encode()))
+                pic = recolour_hair(img, hair.astype(np.uint8) * 255, rng, {shade: HAIR_COLOURS[shade]})
+            pictures[shade].append((pic, mask, hair))
+    print(f"{args.data.name}: {len(pictures[shades[0]])} held-out images with a hair label")
     print(f"{'weights':<22} " + " ".join(f"{s[:18]:>20}" for s in shades) + "   (hair called skin / skin F1)")
     for name in args.weights or ["default"]:
         model = load_model(name)
-        called = {s: [0, 0] for s in shades}
-        f1 = {s: [] for s in shades}
-        for smp in samples:
-            img, mask = load_sample(smp)
-            hair = read_hair(smp, mask.shape)
-            for shade in shades:
-                pic = img
-                if shade in HAIR_COLOURS:
-                    only = {shade: HAIR_COLOURS[shade]}
-                    seed = zlib.crc32(f"{smp.stem}/{shade}".encode())
-                    pic = recolour_hair(img, hair.astype(np.uint8) * 255, np.random.default_rng(seed), only)
-                pred = model.probability_image(pic) >= model.threshold
-                called[shade][0] += int(np.count_nonzero(pred & hair))
-                called[shade][1] += int(np.count_nonzero(hair))
-                f1[shade].append(scores(confusion(pred, mask))["f1"])
-        cells = [f"{called[s][0] / max(1, called[s][1]):.3f} / {np.mean(f1[s]):.3f}" for s in shades]
+        cells = []
+        for shade in shades:
+            acc = MetricAccumulator()
+            for pic, mask, hair in pictures[shade]:
+                acc.add(model.probability_image(pic) >= model.threshold, mask, hair)
+            res = acc.summary()
+            cells.append(f"{res['failure']['hair_called_skin']:.3f} / {res['f1']['mean']:.3f}")
         print(f"{name[-22:]:<22} " + " ".join(f"{c:>20}" for c in cells))
     return 0
 
