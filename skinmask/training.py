@@ -565,13 +565,12 @@ def train(
         info["threshold_choice"] = ("maximises the mean over datasets of per-image F1 on their held-out splits: "
                                     + ", ".join(f"{d.name} ({d.heldout_name()})" for d in scored))
         info["metrics"] = {"heldout_f1_at_threshold": details["per_dataset"], "objective": details["objective"]}
+        log(f"threshold {thr:.2f}: mean held-out F1 {details['objective']:.3f} "
+            + " ".join(f"{k}={v:.3f}" for k, v in details["per_dataset"].items()))
         if reference is not None:
             info["threshold_choice"] += (f"; among the thresholds where none is more than {cfg.tolerance:g} below "
                                          f"{cfg.no_worse_than} at its threshold {reference.threshold:.2f}")
             info["metrics"].update(reference_f1=details["reference_f1"], guard_met=details["guard_met"])
-        log(f"threshold {thr:.2f}: mean held-out F1 {details['objective']:.3f} "
-            + " ".join(f"{k}={v:.3f}" for k, v in details["per_dataset"].items()))
-        if reference is not None:
             log(f"--no-worse-than {cfg.no_worse_than}: "
                 + " ".join(f"{k}={v:.3f}" for k, v in details["reference_f1"].items())
                 + ("" if details["guard_met"] else f"; no threshold keeps every set within {cfg.tolerance:g} of it: "
