@@ -87,6 +87,7 @@ class TrainConfig:
     hair_recolour: float = 0.0  # probability a crop's labelled hair is recoloured to a HAIR_COLOURS shade
     no_worse_than: str | None = None  # weights the threshold must not regress against on any held-out split
     tolerance: float = 0.01  # ... by more than this per-image mean F1
+    ema: float = 0.0  # >0: keep an exponential moving average of the weights with this decay, and ship it
 
 
 @dataclass
@@ -471,6 +472,11 @@ def train(
     worker.start()
 
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    averaged = None
+    if cfg.ema > 0:  # the average of the last ~1/(1 - decay) steps' weights: less of one draw's noise
+        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+        averaged = AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema))
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min(1.0, (s + 1) / 100) * 0.5 * (1 + math.cos(math.pi * min(s, cfg.steps) / cfg.steps)))
     pos_w = torch.tensor(cfg.pos_weight)
@@ -511,12 +517,15 @@ def train(
             loss.backward()
             opt.step()
             sched.step()
+            if averaged is not None:
+                averaged.update_parameters(net)
             lv = float(loss.detach())
             running = lv if running is None else 0.98 * running + 0.02 * lv
             rec = {"step": step, "loss": running}
             if step % cfg.val_every == 0 or step == cfg.steps:
-                net.eval()
-                f1 = _quick_f1(net, meta, val_sets)
+                scored_net = net if averaged is None else averaged.module
+                scored_net.eval()
+                f1 = _quick_f1(scored_net, meta, val_sets)
                 net.train()
                 rec["val_f1"] = f1
                 rec["val_f1_mean"] = float(np.mean(list(f1.values())))
@@ -532,6 +541,8 @@ def train(
                 q.get_nowait()
             except queue.Empty:
                 time.sleep(0.01)
+    if averaged is not None:
+        net.load_state_dict(averaged.module.state_dict())
     net.eval()
     train_seconds = time.time() - t0
 

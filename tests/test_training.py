@@ -371,3 +371,23 @@ def test_no_worse_than_scores_the_reference_and_says_when_it_cannot_be_kept(synt
     assert str(ref_path) in beaten.meta.info["threshold_choice"]
     kept = train(ds, neg, replace(weak, no_worse_than=str(plain_path), tolerance=0.0))  # against itself: met
     assert kept.meta.info["metrics"]["guard_met"] and kept.meta.threshold == plain.meta.threshold
+
+
+def test_ema_saves_the_moving_average_of_the_steps_weights(synth):
+    """--ema: training itself is unchanged, and the saved weights are decay x step-1 + (1 - decay) x step-2
+    weights after two steps (the average starts as a copy of the first step's)."""
+    ds, neg = synth
+    w1 = train(ds, neg, _cfg(steps=1), calibrate=False).model.state_dict()
+    w2 = train(ds, neg, _cfg(steps=2), calibrate=False).model.state_dict()
+    ema = train(ds, neg, _cfg(steps=2, ema=0.75), calibrate=False)
+    for k, v in ema.model.state_dict().items():
+        assert not torch.equal(w1[k], w2[k]), k
+        torch.testing.assert_close(v, 0.75 * w1[k] + 0.25 * w2[k]), k
+    assert ema.meta.info["config"]["ema"] == 0.75
+
+
+def test_cli_ema_option_is_range_checked(run_cli, synth, tmp_path):
+    ds, neg = synth
+    res = run_cli("train", ds[0].root, "--ema", "1.5", "-o", tmp_path / "x.safetensors")
+    assert res.code == 2 and "--ema" in res.err and "Traceback" not in res.err
+    assert not (tmp_path / "x.safetensors").exists()

@@ -90,6 +90,9 @@ def train(
                                                          "weights (e.g. the default being replaced).")] = None,
     tolerance: Annotated[float, typer.Option("--tolerance", min=0.0, help="Per-image mean F1 a held-out split may "
                                              "lose against --no-worse-than.")] = 0.01,
+    ema: Annotated[float, typer.Option("--ema", min=0.0, max=0.9999, metavar="DECAY", help="Save the exponential "
+                                       "moving average of the weights with this decay (e.g. 0.998: about the last "
+                                       "500 steps) instead of the last step's (0 = off).")] = 0.0,
     no_augment: Annotated[bool, typer.Option("--no-augment", help="Turn off augmentation.")] = False,
     threads: Annotated[int, typer.Option("--threads", min=1, help="CPU threads for torch.")] = 2,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the output file if it exists.")] = False,
@@ -139,7 +142,7 @@ def train(
                       threads=threads, init=init, hair_weight=hair_weight, hard_negatives=hard_negatives,
                       person_paste=person_paste, prior_dropout=prior_dropout, closeups=closeups,
                       person_negative_weight=person_negative_weight, hair_recolour=hair_recolour, closeup_prior=closeup_prior.value,
-                      no_worse_than=no_worse_than, tolerance=tolerance)
+                      no_worse_than=no_worse_than, tolerance=tolerance, ema=ema)
     if epochs is not None:
         n_images = sum(len(d.select("train")) for d in labelled) + sum(len(d.select("train")) for d in negs)
         cfg.steps = max(1, round(epochs * n_images / batch))
