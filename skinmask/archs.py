@@ -30,6 +30,7 @@ class ArchSpec:
     description: str
     prior: bool = False  # takes the person probability of the weights' prior network as a 4th input channel
     context: int = 0  # >0: channels of the low-resolution context branch (see CONTEXT_* below); 0: none
+    global_context: bool = False  # the context branch's features also read their mean over the whole frame
 
     @property
     def in_channels(self) -> int:
@@ -41,8 +42,10 @@ class ArchSpec:
         """The description with what follows from the spec: receptive field and multiply-adds per pixel."""
         side = 2 * max(receptive_radius(self.name), context_radius(self.name)) + 1
         macs = round(sum(math.prod(shape) / (CONTEXT_POOL * 2) ** (2 * key.startswith("context."))
-                         for key, shape in state_shapes(self.name).items() if key.endswith("weight")))
-        return f"{self.description} (receptive field {side}x{side}; {macs:,} MACs per working pixel)"  # context convs run at 1/8 per side
+                         for key, shape in state_shapes(self.name).items()
+                         if key.endswith("weight") and not key.startswith("global_context.")))  # that runs once a frame
+        field = f"the whole frame, {side}x{side} without the global context" if self.global_context else f"{side}x{side}"
+        return f"{self.description} (receptive field {field}; {macs:,} MACs per working pixel)"  # context convs run at 1/8 per side
 
 
 ARCHITECTURES: dict[str, ArchSpec] = {
@@ -105,6 +108,17 @@ ARCHITECTURES: dict[str, ArchSpec] = {
         prior=True,
         context=16,
     ),
+    "softconv-gc-prior": ArchSpec(
+        "softconv-gc-prior",
+        (6, 8, 8),
+        (1, 2, 4),
+        "RGB + person prior (4 channels) -> 3x3 (6), dilated 3x3 d=2 (8), d=4 (8) stem + a context branch at 1/8 "
+        "of the working size (16 channels) whose features also read their mean over the whole frame (a global "
+        "context: close-up or scene) -> 3x3 conv -> 32 tanh -> 1x1 projection",
+        prior=True,
+        context=16,
+        global_context=True,
+    ),
 }
 
 
@@ -145,6 +159,8 @@ def state_shapes(arch: str) -> dict[str, tuple[int, ...]]:
             shapes[f"{prefix}.weight"], shapes[f"{prefix}.bias"] = (spec.context, c_in, 3, 3), (spec.context,)
             c_in = spec.context
         shapes[f"{layers[-1][0]}.weight"], shapes[f"{layers[-1][0]}.bias"] = (in_ch, c_in, 1, 1), (in_ch,)
+        if spec.global_context:
+            shapes["global_context.weight"], shapes["global_context.bias"] = (c_in, c_in, 1, 1), (c_in,)
     shapes["conv1.weight"], shapes["conv1.bias"] = (N_FILTERS, in_ch, 3, 3), (N_FILTERS,)
     shapes["softconv.weight"], shapes["softconv.bias"] = (1, N_FILTERS, 1, 1), (1,)
     return shapes

@@ -218,6 +218,12 @@ def build_onnx(state: Mapping[str, np.ndarray], arch: str, spec: InputSpec, acti
             if i < len(ctx_layers) - 1:  # ReLU after each 3x3; the last, the 1x1 projection, has none
                 nodes.append(helper.make_node("Relu", [c], [f"{prefix}_relu"]))
                 c = f"{prefix}_relu"
+            if i == len(ctx_layers) - 2 and arch_spec.global_context:  # + 1x1 conv of the frame's mean, ReLU
+                nodes.append(helper.make_node("GlobalAveragePool", [c], ["ctx_mean"]))
+                g = conv("ctx_mean", "global_context", 1, 1, first=False)
+                nodes.append(helper.make_node("Add", [c, g], ["ctx_global"]))
+                nodes.append(helper.make_node("Relu", ["ctx_global"], ["ctx_global_relu"]))
+                c = "ctx_global_relu"
         nodes.append(helper.make_node("Shape", [c], ["ctx_shape"]))
         nodes.append(helper.make_node("Shape", [x], ["in_shape"]))
         nodes.append(helper.make_node("Slice", ["ctx_shape", const("s0", [0], np.int64), const("s2", [2], np.int64)], ["nc"]))

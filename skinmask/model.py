@@ -25,6 +25,9 @@ how much the projection listens to one filter.
   dilated 3x3 convs there (d = 1, 2, 4; 16 channels) and a 1x1 conv, bilinearly upsampled and added to the
   stem's output, so the 32 filters see ~147x147 working pixels (a face, a curtain, a belly) for ~5 % more
   multiply-adds per pixel.
+- ``softconv-gc-prior``: ``softconv-ms-prior`` whose context features at 1/8 also read their own mean over
+  the whole frame (a global-context branch, as in ParseNet): one 16-vector per frame that can tell a
+  close-up of skin from a scene with a person in it.
 
 Pure torch: tensors in, tensors out; no files, no OpenCV, no printing.
 """
@@ -61,6 +64,8 @@ class SkinNet(nn.Module):
                                nn.ReLU(inplace=True)]
                 c_in = spec.context
             self.context = nn.Sequential(*ctx_layers, nn.Conv2d(c_in, in_ch, 1))
+        # the global context: the frame's mean of the context features, through a 1x1 conv, added back to them
+        self.global_context = nn.Conv2d(spec.context, spec.context, 1) if spec.global_context else None
         self.conv1 = nn.Conv2d(in_ch, N_FILTERS, 3, stride=1, padding=1)
         self.softconv = nn.Conv2d(N_FILTERS, 1, 1)
 
@@ -87,7 +92,13 @@ class SkinNet(nn.Module):
 
     def context_map(self, x: torch.Tensor) -> torch.Tensor:
         """The context branch at the working size (B, C, H, W): pooled, encoded at 1/8, upsampled."""
-        low = self.context(nn.functional.avg_pool2d(x, CONTEXT_POOL, ceil_mode=True))
+        pooled = nn.functional.avg_pool2d(x, CONTEXT_POOL, ceil_mode=True)
+        if self.global_context is None:
+            low = self.context(pooled)
+        else:
+            h = self.context[:-1](pooled)  # (B, 16, H/8, W/8), after the last ReLU
+            h = torch.relu(h + self.global_context(h.mean(dim=(2, 3), keepdim=True)))
+            low = self.context[-1](h)
         return nn.functional.interpolate(low, size=x.shape[-2:], mode="bilinear", align_corners=False)
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:

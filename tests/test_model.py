@@ -51,6 +51,8 @@ def test_context_branch_sees_beyond_the_stem_and_within_its_radius(arch: str) ->
     and never beyond ``context_radius``; the stem path alone keeps its exact radius."""
     torch.manual_seed(0)
     net = build_model(arch).eval().double()
+    if net.global_context is not None:  # without its global vector, a global-context arch has the same radius
+        torch.nn.init.zeros_(net.global_context.weight)
     r, rc = receptive_radius(arch), context_radius(arch)
     size = 2 * rc + 41
     x = torch.randn(1, ARCHITECTURES[arch].in_channels, size, size, dtype=torch.double)
@@ -64,6 +66,22 @@ def test_context_branch_sees_beyond_the_stem_and_within_its_radius(arch: str) ->
         stem_only = (net.conv1(net.stem(x)) - net.conv1(net.stem(y))).abs()[0].amax(0) > 0
         rows = stem_only.any(dim=1).nonzero().flatten()
         assert int(rows.min()) == c - r and int(rows.max()) == c + r
+
+
+@pytest.mark.parametrize("arch", [a for a in ARCHITECTURES if ARCHITECTURES[a].global_context])
+def test_global_context_lets_any_pixel_change_every_output(arch: str) -> None:
+    """Through the frame's mean of the context features, one pixel far from all others changes every output
+    pixel, in both corners of the frame, beyond the context branch's radius."""
+    torch.manual_seed(0)
+    net = build_model(arch).eval().double()
+    size = 2 * context_radius(arch) + 41
+    x = torch.randn(1, ARCHITECTURES[arch].in_channels, size, size, dtype=torch.double)
+    y = x.clone()
+    y[0, :, 2, 2] += 5.0
+    with torch.no_grad():
+        diff = (net(x) - net(y)).abs()[0, 0]
+    assert diff[-1, -1] > 0 and diff[size // 2, -1] > 0 and (diff > 0).float().mean() > 0.99
+    assert "the whole frame" in ARCHITECTURES[arch].summary
 
 
 def test_unknown_arch() -> None:
