@@ -11,7 +11,8 @@ What a training run does:
    cost F1 (colour is this network's main cue, and jittering it blurs the skin/non-skin boundary). A share of negative crops get skin cut out of a labelled crop pasted
    onto them (``paste``) so skin is seen on cluttered backgrounds.
 3. Optimises BCE (optionally plus the mean of the hardest pixels, ``hard_mining``) with Adam and a
-   cosine schedule; logs loss and validation F1.
+   cosine schedule; logs loss and validation F1. With ``ema`` the moving average of the weights is kept
+   (and scored, and saved) instead of the last step's.
 4. Chooses the threshold that maximises the mean over datasets of per-image F1 on their held-out
    splits, and saves weights + metadata (architecture, input convention, scale, threshold, data with
    checksums, command, seed, config, metrics).
