@@ -18,6 +18,9 @@ CONTEXT_DILATIONS = (1, 2, 4)
 # The person prior, when an architecture takes it, is a 4th input channel: uint8 probability p8 (0..255) at
 # the working size, normalised like the pixels: x = (p8 / 255 - 0.5) / 0.5.
 PRIOR_MEAN, PRIOR_STD = 0.5, 0.5
+PERSON_LEVEL = 128  # the prior level (0..255) from which a pixel counts as person in the frame's person share
+# State-dict prefixes of the layers that run once a frame (on frame-level inputs), not per pixel.
+FRAME_LEVEL = ("global_context.", "person_share.")
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,7 @@ class ArchSpec:
     prior: bool = False  # takes the person probability of the weights' prior network as a 4th input channel
     context: int = 0  # >0: channels of the low-resolution context branch (see CONTEXT_* below); 0: none
     global_context: bool = False  # the context branch's features also read their mean over the whole frame
+    person_share: bool = False  # the context branch's features also read the share of the frame the prior calls person
 
     @property
     def in_channels(self) -> int:
@@ -43,8 +47,10 @@ class ArchSpec:
         side = 2 * max(receptive_radius(self.name), context_radius(self.name)) + 1
         macs = round(sum(math.prod(shape) / (CONTEXT_POOL * 2) ** (2 * key.startswith("context."))
                          for key, shape in state_shapes(self.name).items()
-                         if key.endswith("weight") and not key.startswith("global_context.")))  # that runs once a frame
-        field = f"the whole frame, {side}x{side} without the global context" if self.global_context else f"{side}x{side}"
+                         if key.endswith("weight") and not key.startswith(FRAME_LEVEL)))  # those run once a frame
+        field = f"{side}x{side}"
+        if self.global_context or self.person_share:
+            field = f"the whole frame, {side}x{side} without its frame-level input"
         return f"{self.description} (receptive field {field}; {macs:,} MACs per working pixel)"  # context convs run at 1/8 per side
 
 
@@ -119,6 +125,17 @@ ARCHITECTURES: dict[str, ArchSpec] = {
         context=16,
         global_context=True,
     ),
+    "softconv-ps-prior": ArchSpec(
+        "softconv-ps-prior",
+        (6, 8, 8),
+        (1, 2, 4),
+        "RGB + person prior (4 channels) -> 3x3 (6), dilated 3x3 d=2 (8), d=4 (8) stem + a context branch at 1/8 "
+        "of the working size (16 channels) that also reads the share of the whole frame the prior calls person "
+        "(is there a person in this photo, or is it a close-up?) -> 3x3 conv -> 32 tanh -> 1x1 projection",
+        prior=True,
+        context=16,
+        person_share=True,
+    ),
 }
 
 
@@ -161,6 +178,8 @@ def state_shapes(arch: str) -> dict[str, tuple[int, ...]]:
         shapes[f"{layers[-1][0]}.weight"], shapes[f"{layers[-1][0]}.bias"] = (in_ch, c_in, 1, 1), (in_ch,)
         if spec.global_context:
             shapes["global_context.weight"], shapes["global_context.bias"] = (c_in, c_in, 1, 1), (c_in,)
+        if spec.person_share:
+            shapes["person_share.weight"], shapes["person_share.bias"] = (c_in, 1, 1, 1), (c_in,)
     shapes["conv1.weight"], shapes["conv1.bias"] = (N_FILTERS, in_ch, 3, 3), (N_FILTERS,)
     shapes["softconv.weight"], shapes["softconv.bias"] = (1, N_FILTERS, 1, 1), (1,)
     return shapes

@@ -34,7 +34,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from .archs import ARCHITECTURES, CONTEXT_POOL, N_FILTERS, PRIOR_MEAN, PRIOR_STD, context_layers, receptive_radius
+from .archs import (ARCHITECTURES, CONTEXT_POOL, N_FILTERS, PERSON_LEVEL, PRIOR_MEAN, PRIOR_STD, context_layers,
+                    receptive_radius)
 from .devices import cuda_present, select_device
 from .errors import DeviceError, UsageError
 from .weights import InputSpec
@@ -224,6 +225,15 @@ def build_onnx(state: Mapping[str, np.ndarray], arch: str, spec: InputSpec, acti
                 nodes.append(helper.make_node("Add", [c, g], ["ctx_global"]))
                 nodes.append(helper.make_node("Relu", ["ctx_global"], ["ctx_global_relu"]))
                 c = "ctx_global_relu"
+            if i == len(ctx_layers) - 2 and arch_spec.person_share:  # + 1x1 conv of the frame's person share, ReLU
+                level = const("person_level", [PERSON_LEVEL - 0.5 - 255.0 * PRIOR_MEAN])  # prior_c is prior - 127.5
+                nodes.append(helper.make_node("Greater", ["prior_c", level], ["person_px"]))
+                nodes.append(helper.make_node("Cast", ["person_px"], ["person_pxf"], to=TensorProto.FLOAT))
+                nodes.append(helper.make_node("ReduceMean", ["person_pxf"], ["share"], axes=[2, 3], keepdims=1))
+                g = conv("share", "person_share", 1, 1, first=False)
+                nodes.append(helper.make_node("Add", [c, g], ["ctx_share"]))
+                nodes.append(helper.make_node("Relu", ["ctx_share"], ["ctx_share_relu"]))
+                c = "ctx_share_relu"
         nodes.append(helper.make_node("Shape", [c], ["ctx_shape"]))
         nodes.append(helper.make_node("Shape", [x], ["in_shape"]))
         nodes.append(helper.make_node("Slice", ["ctx_shape", const("s0", [0], np.int64), const("s2", [2], np.int64)], ["nc"]))

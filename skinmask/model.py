@@ -28,6 +28,10 @@ how much the projection listens to one filter.
 - ``softconv-gc-prior``: ``softconv-ms-prior`` whose context features at 1/8 also read their own mean over
   the whole frame (a global-context branch, as in ParseNet): one 16-vector per frame that can tell a
   close-up of skin from a scene with a person in it.
+- ``softconv-ps-prior``: ``softconv-ms-prior`` whose context features at 1/8 also read one number of the
+  whole frame: the share of it the prior calls person (probability >= 0.5). A frame with a person in it
+  can trust the prior outside the person; a close-up of a belly, where the segmenter sees no one, cannot.
+  Training gives each crop the share of the photo it was cut from (:func:`person_share` of a crop is not it).
 
 Pure torch: tensors in, tensors out; no files, no OpenCV, no printing.
 """
@@ -37,8 +41,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .archs import (ARCHITECTURES, CONTEXT_DILATIONS, CONTEXT_POOL, N_FILTERS, ArchSpec,  # noqa: F401 (re-exported)
-                    receptive_radius)
+from .archs import (ARCHITECTURES, CONTEXT_DILATIONS, CONTEXT_POOL, N_FILTERS, PERSON_LEVEL,  # noqa: F401
+                    PRIOR_MEAN, PRIOR_STD, ArchSpec, receptive_radius)
+
+
+def person_share(x: torch.Tensor) -> torch.Tensor:
+    """(B, 1, 1, 1): the share of each frame whose person prior (x's 4th channel, normalised) is >= PERSON_LEVEL."""
+    level = ((PERSON_LEVEL - 0.5) / 255.0 - PRIOR_MEAN) / PRIOR_STD  # halfway between two uint8 levels: no ties
+    return (x[:, 3:4] > level).to(x.dtype).mean(dim=(2, 3), keepdim=True)
 
 
 class SkinNet(nn.Module):
@@ -66,6 +76,8 @@ class SkinNet(nn.Module):
             self.context = nn.Sequential(*ctx_layers, nn.Conv2d(c_in, in_ch, 1))
         # the global context: the frame's mean of the context features, through a 1x1 conv, added back to them
         self.global_context = nn.Conv2d(spec.context, spec.context, 1) if spec.global_context else None
+        # the frame's person share, through a 1x1 conv, added to the context features
+        self.person_share = nn.Conv2d(1, spec.context, 1) if spec.person_share else None
         self.conv1 = nn.Conv2d(in_ch, N_FILTERS, 3, stride=1, padding=1)
         self.softconv = nn.Conv2d(N_FILTERS, 1, 1)
 
@@ -75,35 +87,39 @@ class SkinNet(nn.Module):
         return receptive_radius(self.arch)
 
     def forward(
-        self, x: torch.Tensor, return_activations: bool = False
+        self, x: torch.Tensor, return_activations: bool = False, share: torch.Tensor | None = None
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Skin probability (B, 1, H, W) for normalised input x (B, C, H, W) (C = 3, or 4 with the person
-        prior as the last channel); optionally the 32 maps."""
-        acts = torch.tanh(self.conv1(self.features(x)))  # (B, 32, H, W)
+        prior as the last channel); optionally the 32 maps. ``share`` (B, 1, 1, 1): the frame's person share
+        where x is a crop of it (``softconv-ps-prior``; default: :func:`person_share` of x, a whole frame)."""
+        acts = torch.tanh(self.conv1(self.features(x, share)))  # (B, 32, H, W)
         prob = torch.sigmoid(self.softconv(acts))  # (B, 1, H, W)
         return (prob, acts) if return_activations else prob
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:
+    def features(self, x: torch.Tensor, share: torch.Tensor | None = None) -> torch.Tensor:
         """What conv1 reads: the stem's output, plus the upsampled context branch where the arch has one."""
         feats = self.stem(x)  # (B, C, H, W)
         if len(self.context):
-            feats = feats + self.context_map(x)
+            feats = feats + self.context_map(x, share)
         return feats
 
-    def context_map(self, x: torch.Tensor) -> torch.Tensor:
+    def context_map(self, x: torch.Tensor, share: torch.Tensor | None = None) -> torch.Tensor:
         """The context branch at the working size (B, C, H, W): pooled, encoded at 1/8, upsampled."""
         pooled = nn.functional.avg_pool2d(x, CONTEXT_POOL, ceil_mode=True)
-        if self.global_context is None:
+        if self.global_context is None and self.person_share is None:
             low = self.context(pooled)
         else:
             h = self.context[:-1](pooled)  # (B, 16, H/8, W/8), after the last ReLU
-            h = torch.relu(h + self.global_context(h.mean(dim=(2, 3), keepdim=True)))
+            if self.global_context is not None:
+                h = torch.relu(h + self.global_context(h.mean(dim=(2, 3), keepdim=True)))
+            if self.person_share is not None:
+                h = torch.relu(h + self.person_share(person_share(x) if share is None else share))
             low = self.context[-1](h)
         return nn.functional.interpolate(low, size=x.shape[-2:], mode="bilinear", align_corners=False)
 
-    def logits(self, x: torch.Tensor) -> torch.Tensor:
+    def logits(self, x: torch.Tensor, share: torch.Tensor | None = None) -> torch.Tensor:
         """The projection before the sigmoid (B, 1, H, W): what training's losses take."""
-        return self.softconv(torch.tanh(self.conv1(self.features(x))))
+        return self.softconv(torch.tanh(self.conv1(self.features(x, share))))
 
 
 def build_model(arch: str = "softconv") -> SkinNet:

@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .archs import PERSON_LEVEL
 from .datasets import Dataset, load_sample, file_digest
 from .errors import UsageError
 
@@ -167,6 +168,11 @@ def load_source(ds: Dataset, split: str, scale: float, weight: float, log: Calla
 # ----------------------------------------------------------------------------- augmentation
 
 
+def frame_person_share(prior: np.ndarray) -> float:
+    """The share of a uint8 person map at or above PERSON_LEVEL: what ``softconv-ps-prior`` reads of a frame."""
+    return float((prior >= PERSON_LEVEL).mean()) if prior.size else 0.0
+
+
 def _crop(img: np.ndarray, mask: np.ndarray, pts: np.ndarray, size: int, rng: np.random.Generator,
           cfg: TrainConfig, centre_on_skin: bool, aux: np.ndarray | None = None,
           zoom: tuple[float, float] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
@@ -273,7 +279,9 @@ class BatchMaker:
         self.p = w / w.sum()
         self.labelled = [i for i, s in enumerate(sources) if not s.negatives]
 
-    def _sample(self, src: _Source) -> tuple[np.ndarray, np.ndarray]:
+    def _sample(self, src: _Source) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, float]:
+        """One crop, its soft mask, its aux maps, and the person share of the photo it stands for: that of
+        the image it was cut from, or of the crop itself where it is a photo of its own (close-ups, pastes)."""
         rng, cfg = self.rng, self.cfg
         k = int(rng.integers(len(src.images)))
         if src.negatives:
@@ -283,6 +291,7 @@ class BatchMaker:
         closeup = not src.negatives and cfg.closeups > 0 and rng.random() < cfg.closeups
         img, m, a = _crop(src.images[k], src.masks[k], src.skin_points[k], cfg.crop, rng, cfg, on_skin or closeup,
                           src.aux[k] if src.aux else None, CLOSEUP_ZOOM if closeup else None)
+        share = frame_person_share(src.aux[k][..., 1]) if src.aux else 0.0
         if a is not None and cfg.hair_recolour > 0 and a[..., 0].any() and rng.random() < cfg.hair_recolour:
             img = recolour_hair(img, a[..., 0], rng)
         if closeup and a is not None:  # the segmenter, seeing only the close-up, may or may not find a person
@@ -291,11 +300,14 @@ class BatchMaker:
                 a[..., 1] = self.crop_prior(img)  # what it says of this close-up seen as a whole photo
             else:
                 a[..., 1] = np.rint(a[..., 1] * rng.uniform(0.0, 1.0))
+            share = frame_person_share(a[..., 1])
         if a is not None and not src.negatives and cfg.prior_dropout > 0 and rng.random() < cfg.prior_dropout:
             a = a.copy()
             a[..., 1] = 0  # skin the segmenter did not see as a person (close-ups): the prior must not veto it
+            share = 0.0
         if src.negatives and self.labelled and cfg.person_paste > 0 and rng.random() < cfg.person_paste:
             img, m, a = self._paste_person(img, a)
+            share = frame_person_share(a[..., 1]) if a is not None else 0.0
         elif src.negatives and self.labelled and rng.random() < cfg.paste:
             donor = self.sources[self.labelled[int(rng.integers(len(self.labelled)))]]
             j = int(rng.integers(len(donor.images)))
@@ -309,12 +321,13 @@ class BatchMaker:
                 fga = fa if fa is not None else np.zeros_like(bg)
                 a = np.zeros_like(bg)
                 a[..., 1] = np.rint(bg[..., 1] * (1 - fm) + fga[..., 1] * fm)
+                share = frame_person_share(a[..., 1])
         if cfg.augment:
             img = photometric(img, rng, cfg.color_aug)
             if cfg.light_aug > 0:
                 gain = math.exp(rng.uniform(-cfg.light_aug, cfg.light_aug))
                 img = np.clip(img.astype(np.float32) * gain + 0.5, 0, 255).astype(np.uint8)
-        return img, m, a
+        return img, m, a, share
 
     def _paste_person(self, img: np.ndarray, a: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """A labelled crop (a person: skin, and hair and clothes where the prior says person) shrunk 2-5x and
@@ -352,12 +365,18 @@ class BatchMaker:
 
     def batch_with_aux(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """As :meth:`batch`, plus the crops' aux maps (B, h, w, 2) uint8 (hair, prior) when any source has them."""
+        return self.batch_with_shares()[:3]
+
+    def batch_with_shares(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:
+        """As :meth:`batch_with_aux`, plus each crop's frame person share (B,) float32 (see :meth:`_sample`)."""
         idx = self.rng.choice(len(self.sources), size=self.cfg.batch, p=self.p)
-        triples = [self._sample(self.sources[i]) for i in idx]
-        if all(t[2] is None for t in triples):
-            return np.stack([t[0] for t in triples]), np.stack([t[1] for t in triples]), None
-        aux = np.stack([t[2] if t[2] is not None else np.zeros((*t[1].shape, 2), np.uint8) for t in triples])
-        return np.stack([t[0] for t in triples]), np.stack([t[1] for t in triples]), aux
+        samples = [self._sample(self.sources[i]) for i in idx]
+        imgs, masks = np.stack([t[0] for t in samples]), np.stack([t[1] for t in samples])
+        shares = np.array([t[3] for t in samples], np.float32)
+        if all(t[2] is None for t in samples):
+            return imgs, masks, None, shares
+        aux = np.stack([t[2] if t[2] is not None else np.zeros((*t[1].shape, 2), np.uint8) for t in samples])
+        return imgs, masks, aux, shares
 
 
 # ----------------------------------------------------------------------------- training
@@ -465,7 +484,7 @@ def train(
             for _ in range(cfg.steps):
                 if stop.is_set():
                     return
-                q.put(maker.batch_with_aux())
+                q.put(maker.batch_with_shares())
         except BaseException as exc:  # surface errors in the training loop
             q.put(exc)
 
@@ -489,12 +508,12 @@ def train(
             item = q.get()
             if isinstance(item, BaseException):
                 raise item
-            imgs, masks, aux = item
+            imgs, masks, aux, shares = item
             from .engines import to_input
 
             x = to_input(imgs, spec, torch.device("cpu"), aux[..., 1] if prior_fn is not None else None)
             y = torch.from_numpy(masks)[:, None]
-            logit = net.logits(x)
+            logit = net.logits(x, torch.from_numpy(shares).view(-1, 1, 1, 1) if prior_fn is not None else None)
             per_px = torch.nn.functional.binary_cross_entropy_with_logits(logit, y, reduction="none")
             if cfg.pos_weight != 1.0:
                 per_px = per_px * (1 + (pos_w - 1) * y)

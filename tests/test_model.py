@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 
@@ -51,8 +52,9 @@ def test_context_branch_sees_beyond_the_stem_and_within_its_radius(arch: str) ->
     and never beyond ``context_radius``; the stem path alone keeps its exact radius."""
     torch.manual_seed(0)
     net = build_model(arch).eval().double()
-    if net.global_context is not None:  # without its global vector, a global-context arch has the same radius
-        torch.nn.init.zeros_(net.global_context.weight)
+    for frame_level in (net.global_context, net.person_share):  # without frame-level inputs, the same radius
+        if frame_level is not None:
+            torch.nn.init.zeros_(frame_level.weight)
     r, rc = receptive_radius(arch), context_radius(arch)
     size = 2 * rc + 41
     x = torch.randn(1, ARCHITECTURES[arch].in_channels, size, size, dtype=torch.double)
@@ -81,6 +83,41 @@ def test_global_context_lets_any_pixel_change_every_output(arch: str) -> None:
     with torch.no_grad():
         diff = (net(x) - net(y)).abs()[0, 0]
     assert diff[-1, -1] > 0 and diff[size // 2, -1] > 0 and (diff > 0).float().mean() > 0.99
+    assert "the whole frame" in ARCHITECTURES[arch].summary
+
+
+@pytest.mark.parametrize("arch", [a for a in ARCHITECTURES if ARCHITECTURES[a].person_share])
+def test_person_share_is_the_frames_and_reaches_every_output(arch: str) -> None:
+    """The share of the frame the prior calls person (>= 128 of 255) feeds every output pixel: a far corner's
+    prior crossing that level changes the whole map; one staying on its side of it changes only nearby
+    outputs. A crop given its frame's share (training) sees what the frame does."""
+    from skinmask.engines import to_input
+    from skinmask.model import person_share
+    from skinmask.weights import InputSpec
+
+    torch.manual_seed(0)
+    net = build_model(arch).eval().double()
+    size = 2 * context_radius(arch) + 41
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 256, (1, size, size, 3), dtype=np.uint8)
+    prior = np.zeros((1, size, size), np.uint8)
+    prior[:, size // 2:, size // 2:] = 200  # a quarter of the frame is person
+    x = to_input(frames, InputSpec(), torch.device("cpu"), prior).double()
+    assert float(person_share(x)) == pytest.approx(((size - size // 2) / size) ** 2)
+    corner = prior.copy()
+    corner[0, :4, :4] = 128  # the far corner crosses the level: the share changes
+    below = prior.copy()
+    below[0, :4, :4] = 127  # stays below it: the share does not
+    with torch.no_grad():
+        base = net(x)
+        crossed = (net(to_input(frames, InputSpec(), torch.device("cpu"), corner).double()) - base).abs()[0, 0]
+        stayed = (net(to_input(frames, InputSpec(), torch.device("cpu"), below).double()) - base).abs()[0, 0]
+        assert (crossed > 0).float().mean() > 0.99 and crossed[-1, -1] > 0
+        assert stayed[-1, -1] == 0 and stayed[0, 0] > 0
+        crop = x[:, :, :48, :48]
+        assert float(person_share(crop)) == 0.0  # the person is outside this crop
+        assert torch.equal(net(crop, share=person_share(crop)), net(crop))
+        assert not torch.equal(net(crop, share=person_share(x)), net(crop))  # given its frame's share, it differs
     assert "the whole frame" in ARCHITECTURES[arch].summary
 
 

@@ -232,7 +232,7 @@ def test_hair_weight_and_person_paste(tmp_path):
     srcs = [src, load_source(neg[0], "train", 1.0, 1.0)]
     maker = BatchMaker(srcs, _cfg(crop=32, person_paste=1.0, augment=False), seed=0)
     for _ in range(10):
-        img, m, _a = maker._sample(srcs[1])
+        img, m, _a, _share = maker._sample(srcs[1])
         assert m.shape == (32, 32)
         if m.max() > 0.5:  # a pasted person: its skin is at most a 16x16 box (shrunk at least 2x)
             ys, xs = np.nonzero(m > 0.5)
@@ -259,6 +259,33 @@ def test_prior_dropout_zeroes_labelled_priors_only(tmp_path):
         assert maker._sample(negative)[2][..., 1].min() == 200  # negatives keep theirs
 
 
+def test_each_crop_carries_the_person_share_of_the_photo_it_stands_for(tmp_path):
+    """A plain crop carries its whole image's share of person (the crop's own may be 0 or 1); a close-up,
+    a photo of its own, carries its own (scaled) prior's; a crop whose prior was dropped carries 0."""
+    from skinmask.training import _Source, frame_person_share
+
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (80, 80, 3), dtype=np.uint8)
+    mask = np.zeros((80, 80), np.float32)
+    mask[50:70, 50:70] = 1.0
+    aux = np.zeros((80, 80, 2), np.uint8)
+    aux[40:, 40:, 1] = 200  # a quarter of the image is person
+    src = _Source("l", [img], [mask], [np.argwhere(mask > 0).astype(np.int32)], 1.0, aux=[aux])
+
+    def samples(**kw) -> list:
+        maker = BatchMaker([src], _cfg(crop=24, paste=0.0, color_aug=0.0, **kw), seed=0)
+        return [maker._sample(src) for _ in range(20)]
+
+    plain = samples(closeups=0.0)
+    assert all(share == 0.25 for *_, share in plain)
+    assert {frame_person_share(a[..., 1]) for _, _, a, _ in plain} != {0.25}  # what the crops alone would say
+    close = samples(closeups=1.0)
+    assert all(share == frame_person_share(a[..., 1]) for _, _, a, share in close)
+    assert all(share == 0.0 for *_, share in samples(prior_dropout=1.0))
+    imgs, masks, aux_b, shares = BatchMaker([src], _cfg(crop=24, batch=5, paste=0.0), seed=0).batch_with_shares()
+    assert shares.shape == (5,) and shares.dtype == np.float32 and aux_b.shape == (5, 24, 24, 2)
+
+
 def test_closeups_fill_labelled_crops_with_skin_and_scale_their_prior(tmp_path):
     from skinmask.training import _Source
 
@@ -279,11 +306,11 @@ def test_closeups_fill_labelled_crops_with_skin_and_scale_their_prior(tmp_path):
 
     plain, close = crops(0.0), crops(1.0)
     # ordinary crops show skin beside other things; close-ups (centred on skin, magnified) mostly skin
-    skin_plain, skin_close = np.mean([m.mean() for _, m, _ in plain]), np.mean([m.mean() for _, m, _ in close])
+    skin_plain, skin_close = np.mean([m.mean() for _, m, _, _ in plain]), np.mean([m.mean() for _, m, _, _ in close])
     assert skin_plain < 0.3 and skin_close > 0.6 and skin_close > 2.5 * skin_plain
-    priors = [float(a[..., 1].max()) for _, _, a in close]
+    priors = [float(a[..., 1].max()) for _, _, a, _ in close]
     assert max(priors) <= 200 and min(priors) < 150  # the prior of a close-up is scaled by U(0, 1)
-    assert all(a[..., 1].min() == 200 for _, _, a in crops(1.0, negative))  # negatives are never close-ups
+    assert all(a[..., 1].min() == 200 for _, _, a, _ in crops(1.0, negative))  # negatives are never close-ups
 
 
 def test_closeup_prior_segmenter_replaces_a_closeups_prior_with_the_crops_own(tmp_path, monkeypatch):
@@ -305,10 +332,10 @@ def test_closeup_prior_segmenter_replaces_a_closeups_prior_with_the_crops_own(tm
 
     cfg = _cfg(crop=24, closeups=1.0, closeup_prior="segmenter", paste=0.0, color_aug=0.0)
     crops = [BatchMaker([src], cfg, seed=0, crop_prior=crop_prior)._sample(src) for _ in range(5)]
-    assert seen == [(24, 24, 3)] * 5 and all((a[..., 1] == 37).all() for _, _, a in crops)
+    assert seen == [(24, 24, 3)] * 5 and all((a[..., 1] == 37).all() for _, _, a, _ in crops)
     scaled = [BatchMaker([src], replace(cfg, closeup_prior="scaled"), seed=0, crop_prior=crop_prior)._sample(src)
               for _ in range(5)]
-    assert len(seen) == 5 and all(a[..., 1].max() <= 200 for _, _, a in scaled)  # the image's, scaled
+    assert len(seen) == 5 and all(a[..., 1].max() <= 200 for _, _, a, _ in scaled)  # the image's, scaled
     # train() hands a prior net's own segmenter to the batches: its map of a close-up crop
     monkeypatch.setenv("SKINMASK_PRIOR_CACHE", str(tmp_path / "cache"))
     ds = [open_dataset(make_dataset(tmp_path / "a", n=4, seed=1))]
@@ -349,7 +376,7 @@ def test_hair_recolour_turns_labelled_hair_light_and_leaves_the_rest(tmp_path):
     def hair_lightness(rate: float) -> float:
         maker = BatchMaker([src], _cfg(crop=60, zoom=(1.0, 1.0), hair_recolour=rate, color_aug=0.0, augment=False), seed=0)
         crops = [maker._sample(src) for _ in range(6)]
-        return float(np.mean([cv2.cvtColor(c, cv2.COLOR_BGR2LAB)[..., 0][a[..., 0] > 127].mean() for c, _, a in crops]))
+        return float(np.mean([cv2.cvtColor(c, cv2.COLOR_BGR2LAB)[..., 0][a[..., 0] > 127].mean() for c, _, a, _ in crops]))
 
     assert hair_lightness(0.0) < 40 < lab_lo < hair_lightness(1.0)
 
