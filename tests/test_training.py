@@ -211,6 +211,28 @@ def test_prior_net_trains_with_the_person_prior_and_carries_it(synth, tmp_path, 
     assert not torch.equal(weighted["conv1.weight"], r.model.state_dict()["conv1.weight"])
 
 
+def test_person_share_net_trains_on_each_crops_photo_share(synth, tmp_path, monkeypatch):
+    """softconv-ps-prior trains on the share the batches give each crop (not the crop's own), and the saved
+    net then computes the share of the whole frame itself, alike in both engines."""
+    import skinmask.training as training
+    from skinmask.inference import load_model
+
+    monkeypatch.setenv("SKINMASK_PRIOR_CACHE", str(tmp_path / "cache"))
+    ds, neg = synth
+    cfg = _cfg(arch="softconv-ps-prior", scale=1.0, steps=3, crop=24, batch=2)
+    runs = {}
+    for share in (0.0, 0.6):
+        monkeypatch.setattr(training, "frame_person_share", lambda prior, share=share: share)
+        runs[share] = train(ds, neg, cfg, calibrate=False)
+    w0, w6 = (runs[s].model.state_dict()["person_share.weight"] for s in (0.0, 0.6))
+    assert not torch.equal(w0, w6)  # the share reached the net's frame-level layer
+    path = save_weights(tmp_path / "ps.safetensors", runs[0.6].model, runs[0.6].meta)
+    img = np.random.default_rng(1).integers(0, 256, (40, 52, 3), dtype=np.uint8)
+    a = load_model(path, "cpu", "onnxruntime").probability_image(img)
+    b = load_model(path, "cpu", "torch").probability_image(img)
+    assert a.shape == (40, 52) and np.abs(a - b).max() < 1e-5
+
+
 def test_hair_weight_and_person_paste(tmp_path):
     """--hair-weight weighs labelled hair (changes the result); --person-paste puts labelled skin, shrunk,
     onto negative crops."""
