@@ -54,6 +54,14 @@ class ArchSpec:
         return f"{self.description} (receptive field {field}; {macs:,} MACs per working pixel)"  # context convs run at 1/8 per side
 
 
+def _ms_prior(name: str, reads: str = "", **frame_level: bool) -> ArchSpec:
+    """The ``softconv-ms-prior`` layout; ``reads`` says what frame-level input its context branch also reads."""
+    return ArchSpec(name, (6, 8, 8), (1, 2, 4),
+                    "RGB + person prior (4 channels) -> 3x3 (6), dilated 3x3 d=2 (8), d=4 (8) stem + a context branch "
+                    f"at 1/8 of the working size (16 channels){reads} -> 3x3 conv -> 32 tanh -> 1x1 projection",
+                    prior=True, context=16, **frame_level)
+
+
 ARCHITECTURES: dict[str, ArchSpec] = {
     "softconv": ArchSpec("softconv", (), (), "the seed net: 3x3 conv -> 32 tanh -> 1x1 projection"),
     "softconv-ctx": ArchSpec(
@@ -105,37 +113,13 @@ ARCHITECTURES: dict[str, ArchSpec] = {
         "-> 3x3 conv -> 32 tanh -> 1x1 projection",
         context=16,
     ),
-    "softconv-ms-prior": ArchSpec(
-        "softconv-ms-prior",
-        (6, 8, 8),
-        (1, 2, 4),
-        "RGB + person prior (4 channels) -> 3x3 (6), dilated 3x3 d=2 (8), d=4 (8) stem + a context branch at 1/8 "
-        "of the working size (16 channels) -> 3x3 conv -> 32 tanh -> 1x1 projection",
-        prior=True,
-        context=16,
-    ),
-    "softconv-gc-prior": ArchSpec(
-        "softconv-gc-prior",
-        (6, 8, 8),
-        (1, 2, 4),
-        "RGB + person prior (4 channels) -> 3x3 (6), dilated 3x3 d=2 (8), d=4 (8) stem + a context branch at 1/8 "
-        "of the working size (16 channels) whose features also read their mean over the whole frame (a global "
-        "context: close-up or scene) -> 3x3 conv -> 32 tanh -> 1x1 projection",
-        prior=True,
-        context=16,
-        global_context=True,
-    ),
-    "softconv-ps-prior": ArchSpec(
-        "softconv-ps-prior",
-        (6, 8, 8),
-        (1, 2, 4),
-        "RGB + person prior (4 channels) -> 3x3 (6), dilated 3x3 d=2 (8), d=4 (8) stem + a context branch at 1/8 "
-        "of the working size (16 channels) that also reads the share of the whole frame the prior calls person "
-        "(is there a person in this photo, or is it a close-up?) -> 3x3 conv -> 32 tanh -> 1x1 projection",
-        prior=True,
-        context=16,
-        person_share=True,
-    ),
+    "softconv-ms-prior": _ms_prior("softconv-ms-prior"),
+    "softconv-gc-prior": _ms_prior(
+        "softconv-gc-prior", " whose features also read their mean over the whole frame (a global context: close-up "
+        "or scene)", global_context=True),
+    "softconv-ps-prior": _ms_prior(
+        "softconv-ps-prior", " that also reads the share of the whole frame the prior calls person (is there a "
+        "person in this photo, or is it a close-up?)", person_share=True),
 }
 
 
