@@ -18,6 +18,9 @@ CONTEXT_DILATIONS = (1, 2, 4)
 # The person prior, when an architecture takes it, is a 4th input channel: uint8 probability p8 (0..255) at
 # the working size, normalised like the pixels: x = (p8 / 255 - 0.5) / 0.5.
 PRIOR_MEAN, PRIOR_STD = 0.5, 0.5
+# The face map, when an architecture takes it, is the 5th channel, after the person prior: 255 inside the convex
+# hull of Face Mesh's 468 points of every face BlazeFace finds (skinmask.face.face_map), 0 elsewhere, at the
+# working size and normalised like the prior.
 PERSON_LEVEL = 128  # the prior level (0..255) from which a pixel counts as person in the frame's person share
 # State-dict prefixes of the layers that run once a frame (on frame-level inputs), not per pixel.
 FRAME_LEVEL = ("global_context.", "person_share.")
@@ -35,11 +38,17 @@ class ArchSpec:
     context: int = 0  # >0: channels of the low-resolution context branch (see CONTEXT_* below); 0: none
     global_context: bool = False  # the context branch's features also read their mean over the whole frame
     person_share: bool = False  # the context branch's features also read the share of the frame the prior calls person
+    face: bool = False  # also takes the face map (faces found by the weights' face networks) as a 5th input channel
+
+    @property
+    def prior_channels(self) -> int:
+        """Input channels after RGB: the person prior, then the face map, where the arch takes them."""
+        return int(self.prior) + int(self.face)
 
     @property
     def in_channels(self) -> int:
-        """Input channels of the first convolution: RGB, plus the person prior where the arch takes one."""
-        return 3 + int(self.prior)
+        """Input channels of the first convolution: RGB, plus the person prior and face map where the arch takes them."""
+        return 3 + self.prior_channels
 
     @property
     def summary(self) -> str:
@@ -54,12 +63,12 @@ class ArchSpec:
         return f"{self.description} (receptive field {field}; {macs:,} MACs per working pixel)"  # context convs run at 1/8 per side
 
 
-def _ms_prior(name: str, reads: str = "", **frame_level: bool) -> ArchSpec:
+def _ms_prior(name: str, reads: str = "", inputs: str = "RGB + person prior (4 channels)", **extra: bool) -> ArchSpec:
     """The ``softconv-ms-prior`` layout; ``reads`` says what frame-level input its context branch also reads."""
     return ArchSpec(name, (6, 8, 8), (1, 2, 4),
-                    "RGB + person prior (4 channels) -> 3x3 (6), dilated 3x3 d=2 (8), d=4 (8) stem + a context branch "
+                    f"{inputs} -> 3x3 (6), dilated 3x3 d=2 (8), d=4 (8) stem + a context branch "
                     f"at 1/8 of the working size (16 channels){reads} -> 3x3 conv -> 32 tanh -> 1x1 projection",
-                    prior=True, context=16, **frame_level)
+                    prior=True, context=16, **extra)
 
 
 ARCHITECTURES: dict[str, ArchSpec] = {
@@ -120,6 +129,8 @@ ARCHITECTURES: dict[str, ArchSpec] = {
     "softconv-ps-prior": _ms_prior(
         "softconv-ps-prior", " that also reads the share of the whole frame the prior calls person (is there a "
         "person in this photo, or is it a close-up?)", person_share=True),
+    "softconv-face-prior": _ms_prior(
+        "softconv-face-prior", inputs="RGB + person prior + face map (5 channels: the faces Face Mesh finds)", face=True),
 }
 
 

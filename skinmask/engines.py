@@ -60,14 +60,23 @@ class Engine(Protocol):
                                       prior: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]: ...
 
 
+def prior_shape(arch: str, frames_shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The shape of the prior maps an arch takes beside frames (B, H, W, 3): (B, H, W) for the person prior
+    alone, (B, H, W, K) for K maps (person, face)."""
+    k = ARCHITECTURES[arch].prior_channels
+    return tuple(frames_shape[:3]) + ((k,) if k > 1 else ())
+
+
 def _check_prior(arch: str, frames: np.ndarray, prior: np.ndarray | None) -> np.ndarray | None:
-    """The prior as the arch needs it: (B, H, W) uint8 matching the frames, or None for archs without one."""
+    """The prior as the arch needs it: uint8 of :func:`prior_shape` matching the frames, or None for archs
+    without one."""
     if not ARCHITECTURES[arch].prior:
         return None
+    need = prior_shape(arch, frames.shape)
     if prior is None:
-        raise ValueError(f"architecture {arch!r} needs the person prior (B, H, W) uint8 beside the frames")
-    if prior.shape != frames.shape[:3] or prior.dtype != np.uint8:
-        raise ValueError(f"prior {prior.shape} {prior.dtype} does not fit frames {frames.shape}: need (B, H, W) uint8")
+        raise ValueError(f"architecture {arch!r} needs the prior maps {need} uint8 beside the frames")
+    if prior.shape != need or prior.dtype != np.uint8:
+        raise ValueError(f"prior {prior.shape} {prior.dtype} does not fit frames {frames.shape}: need {need} uint8")
     return np.ascontiguousarray(prior)
 
 
@@ -76,7 +85,7 @@ def _check_prior(arch: str, frames: np.ndarray, prior: np.ndarray | None) -> np.
 
 def to_input(frames: np.ndarray, spec: InputSpec, device: torch.device, prior: np.ndarray | None = None) -> torch.Tensor:
     """uint8 BGR frames (B, H, W, 3) -> normalised network input (B, 3, H, W) float32; with a uint8 person
-    prior (B, H, W) it is the 4th channel, (B, 4, H, W)."""
+    prior (B, H, W) it is the 4th channel, (B, 4, H, W); prior maps (B, H, W, K) are channels 4.. (B, 3 + K, H, W)."""
     import torch
 
     t = torch.from_numpy(np.ascontiguousarray(frames)).to(device)  # (B, H, W, 3) uint8
@@ -88,8 +97,9 @@ def to_input(frames: np.ndarray, spec: InputSpec, device: torch.device, prior: n
     x = (x / 255.0 - mean) / std
     if prior is None:
         return x
-    p = torch.from_numpy(np.ascontiguousarray(prior)).to(device).float()[:, None]  # (B, 1, H, W)
-    return torch.cat([x, (p / 255.0 - PRIOR_MEAN) / PRIOR_STD], dim=1)  # (B, 4, H, W)
+    p = torch.from_numpy(np.ascontiguousarray(prior)).to(device).float()
+    p = p[:, None] if p.ndim == 3 else p.permute(0, 3, 1, 2)  # (B, K, H, W)
+    return torch.cat([x, (p / 255.0 - PRIOR_MEAN) / PRIOR_STD], dim=1)  # (B, 3 + K, H, W)
 
 
 class TorchEngine:
@@ -180,8 +190,8 @@ def build_onnx(state: Mapping[str, np.ndarray], arch: str, spec: InputSpec, acti
         w_bgr = np.empty_like(w)
         for k, c in enumerate(order):
             w_bgr[:, c] = w[:, k] / (255.0 * std_bgr[c])
-        if arch_spec.prior:  # the 4th channel: the centred prior, scaled by 1 / (255 std)
-            w_bgr[:, 3] = w[:, 3] / (255.0 * PRIOR_STD)
+        if arch_spec.prior:  # channels 4..: the centred prior maps, scaled by 1 / (255 std)
+            w_bgr[:, 3:] = w[:, 3:] / (255.0 * PRIOR_STD)
         return w_bgr
 
     def conv(x: str, prefix: str, dil: int, stride: int, first: bool) -> str:
@@ -200,8 +210,12 @@ def build_onnx(state: Mapping[str, np.ndarray], arch: str, spec: InputSpec, acti
     x = "centred"
     inputs = [helper.make_tensor_value_info(INPUT_NAME, TensorProto.UINT8, ["N", "H", "W", 3])]
     if arch_spec.prior:
-        inputs.append(helper.make_tensor_value_info(PRIOR_NAME, TensorProto.UINT8, ["N", "H", "W"]))
-        nodes.append(helper.make_node("Unsqueeze", [PRIOR_NAME, const("prior_axes", [1], np.int64)], ["prior_u8"]))
+        k = arch_spec.prior_channels
+        inputs.append(helper.make_tensor_value_info(PRIOR_NAME, TensorProto.UINT8, ["N", "H", "W"] + ([k] if k > 1 else [])))
+        if k > 1:  # (N, H, W, K) -> (N, K, H, W)
+            nodes.append(helper.make_node("Transpose", [PRIOR_NAME], ["prior_u8"], perm=[0, 3, 1, 2]))
+        else:
+            nodes.append(helper.make_node("Unsqueeze", [PRIOR_NAME, const("prior_axes", [1], np.int64)], ["prior_u8"]))
         nodes.append(helper.make_node("Cast", ["prior_u8"], ["prior_f"], to=TensorProto.FLOAT))
         nodes.append(helper.make_node("Sub", ["prior_f", const("prior_mean255", [255.0 * PRIOR_MEAN])], ["prior_c"]))
         nodes.append(helper.make_node("Concat", ["centred", "prior_c"], ["centred4"], axis=1))

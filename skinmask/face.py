@@ -308,3 +308,30 @@ def face_region(points: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     for part in (RIGHT_EYE + RIGHT_EYEBROW, LEFT_EYE + LEFT_EYEBROW, LIPS_OUTER):
         cv2.fillConvexPoly(mask, _hull(points[list(part)]), 0, lineType=cv2.LINE_8, shift=4)
     return mask > 0
+
+
+MAX_FACES = 8  # faces mapped per frame by FaceMaps, largest first
+
+
+class FaceMaps:
+    """Where the faces are: 255 inside the convex hull of the 468 landmarks of every face BlazeFace finds and
+    Face Mesh confirms (up to ``max_faces``, largest first), 0 elsewhere. The face map the ``softconv-face-prior``
+    net takes beside the person prior (:mod:`skinmask.prior`): it tells a forehead from the hair above it."""
+
+    def __init__(self, threads: int | None = None, max_faces: int = MAX_FACES) -> None:
+        self.detector = FaceDetector(threads)
+        self.mesh = FaceMesh(threads)
+        self.max_faces = max_faces
+
+    def __call__(self, frames: np.ndarray) -> np.ndarray:
+        """uint8 BGR frames (B, H, W, 3) -> face maps (B, H, W) uint8 (0 or 255)."""
+        out = np.zeros(frames.shape[:3], np.uint8)
+        for b, faces in enumerate(self.detector.detect(frames)):
+            faces = sorted(faces, key=lambda d: -d.area)[: self.max_faces]
+            if not faces:
+                continue
+            found = self.mesh.landmarks(np.repeat(frames[b : b + 1], len(faces), 0), [roi_from_detection(d) for d in faces])
+            for lm in found:
+                if lm.presence >= MIN_PRESENCE:
+                    cv2.fillConvexPoly(out[b], _hull(lm.points), 255, lineType=cv2.LINE_8, shift=4)
+        return out

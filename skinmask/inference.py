@@ -12,7 +12,7 @@ from .archs import ARCHITECTURES, receptive_radius
 from .devices import select_device
 from .engines import OnnxEngine, TorchEngine, pick
 from .errors import InputError
-from .prior import PersonPrior
+from .prior import PersonPrior, StackedPrior, load_prior
 from .temporal import FrameStream
 from .maps import (MAX_WORKING_PIXELS, MIN_WORKING_PIXELS, mask_from_working, resize_frames, resize_maps,
                    upsample_map, working_scale)
@@ -61,11 +61,11 @@ class SkinModel:
     state: dict[str, np.ndarray] | None = field(default=None, repr=False, compare=False)
     max_working_pixels: int | None = MAX_WORKING_PIXELS  # see MAX_WORKING_PIXELS
     min_working_pixels: int | None = MIN_WORKING_PIXELS  # see MIN_WORKING_PIXELS
-    prior: PersonPrior | None = field(default=None, repr=False, compare=False)  # the prior network (meta.prior)
+    prior: PersonPrior | StackedPrior | None = field(default=None, repr=False, compare=False)  # meta.prior (+ face)
 
     def __post_init__(self) -> None:
         if self.prior is None and self.meta.prior is not None:
-            self.prior = PersonPrior(self.meta.prior)
+            self.prior = load_prior(self.meta.prior, self.meta.face_prior)
         if self.net is None:
             if self.state is None:
                 raise ValueError("SkinModel needs a network or its state")

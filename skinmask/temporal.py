@@ -48,16 +48,18 @@ class FrameStream:
         self._prob: np.ndarray | None = None
 
     def priors(self, frames: np.ndarray, compute: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
-        """Priors (B, h, w) uint8 for working frames (B, h, w, 3): ``compute`` runs on the frames due a
+        """Priors (B, h, w) or (B, h, w, K) uint8 for working frames (B, h, w, 3): ``compute`` runs on the frames due a
         refresh (every ``prior_every``-th, and any frame whose size differs from the last prior's)."""
-        out = np.empty(frames.shape[:3], np.uint8)
+        out: np.ndarray | None = None
         for k, frame in enumerate(frames):
-            stale = self._prior is None or self._prior.shape != frame.shape[:2] or self._prior_age >= self.prior_every
+            stale = self._prior is None or self._prior.shape[:2] != frame.shape[:2] or self._prior_age >= self.prior_every
             if stale:
                 self._prior, self._prior_age = compute(frame[None])[0], 0
+            if out is None:
+                out = np.empty((len(frames), *self._prior.shape), np.uint8)
             out[k] = self._prior
             self._prior_age += 1
-        return out
+        return out if out is not None else np.empty(frames.shape[:3], np.uint8)
 
     def smooth(self, frames: np.ndarray, probs: np.ndarray) -> np.ndarray:
         """The motion-adaptive average of the maps (B, h, w) float32 of working frames (B, h, w, 3), in order."""

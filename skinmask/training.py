@@ -100,7 +100,7 @@ class _Source:
     skin_points: list[np.ndarray]  # (N, 2) y, x of some skin pixels per image (negatives: skin-coloured pixels)
     weight: float
     negatives: bool = False
-    aux: list[np.ndarray | None] | None = None  # per image (H, W, 2) uint8: hair 0/255, person prior 0..255
+    aux: list[np.ndarray | None] | None = None  # per image (H, W, 2 or 3) uint8: hair 0/255, person prior 0..255[, face 0/255]
 
 
 @dataclass
@@ -135,7 +135,8 @@ def _points(sel: np.ndarray, limit: int = 2000) -> np.ndarray:
 def load_source(ds: Dataset, split: str, scale: float, weight: float, log: Callable[[str], None] | None = None,
                 prior: Callable[[Path, np.ndarray], np.ndarray] | None = None, hair: bool = False) -> _Source:
     """A split of a dataset in RAM at the working scale. ``prior(image_path, working_image)`` gives the
-    person prior (h, w) uint8 for prior nets; ``hair`` keeps the hair class (labels_multiclass/) as aux."""
+    person prior (h, w) uint8 for prior nets, or (h, w, 2) with the face map; ``hair`` keeps the hair class
+    (labels_multiclass/) as aux."""
     import cv2
 
     from .baselines import ycrcb_mask
@@ -154,11 +155,12 @@ def load_source(ds: Dataset, split: str, scale: float, weight: float, log: Calla
         if prior is None and hair_mask is None:
             aux.append(None)
             continue
-        a = np.zeros((*img.shape[:2], 2), np.uint8)
+        maps = prior(s.image, img) if prior is not None else None
+        a = np.zeros((*img.shape[:2], 1 + (1 if maps is None or maps.ndim == 2 else maps.shape[2])), np.uint8)
         if hair_mask is not None:
             a[..., 0] = np.rint(_resize(hair_mask.astype(np.float32), scale, cv2.INTER_AREA) * 255.0)
-        if prior is not None:
-            a[..., 1] = prior(s.image, img)
+        if maps is not None:
+            a[..., 1:] = maps.reshape(*img.shape[:2], -1)
         aux.append(a)
     if log:
         log(f"loaded {ds.name} [{split}]: {len(images)} images")
@@ -166,6 +168,12 @@ def load_source(ds: Dataset, split: str, scale: float, weight: float, log: Calla
 
 
 # ----------------------------------------------------------------------------- augmentation
+
+
+def prior_maps(aux: np.ndarray) -> np.ndarray:
+    """The prior maps of aux maps (..., 2 or 3) (hair, person[, face]): (...) person alone, (..., 2) with the face
+    map, the form :func:`skinmask.engines.to_input` takes."""
+    return aux[..., 1] if aux.shape[-1] == 2 else aux[..., 1:]
 
 
 def frame_person_share(prior: np.ndarray) -> float:
@@ -317,10 +325,10 @@ class BatchMaker:
             img = np.clip(img.astype(np.float32) * (1 - alpha) + fg.astype(np.float32) * alpha + 0.5, 0, 255).astype(np.uint8)
             m = fm
             if a is not None or fa is not None:  # the pasted skin carries its own prior, no hair
-                bg = a if a is not None else np.zeros((*fm.shape, 2), np.uint8)
+                bg = a if a is not None else np.zeros((*fm.shape, fa.shape[-1]), np.uint8)
                 fga = fa if fa is not None else np.zeros_like(bg)
                 a = np.zeros_like(bg)
-                a[..., 1] = np.rint(bg[..., 1] * (1 - fm) + fga[..., 1] * fm)
+                a[..., 1:] = np.rint(bg[..., 1:] * (1 - fm[..., None]) + fga[..., 1:] * fm[..., None])
                 share = frame_person_share(a[..., 1])
         if cfg.augment:
             img = photometric(img, rng, cfg.color_aug)
@@ -332,7 +340,8 @@ class BatchMaker:
     def _paste_person(self, img: np.ndarray, a: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """A labelled crop (a person: skin, and hair and clothes where the prior says person) shrunk 2-5x and
         pasted at a random spot of a background crop: small people on clutter. The pasted prior is the
-        donor's scaled by U(0, 1): a small person may or may not be found by the segmenter."""
+        donor's scaled by U(0, 1): a small person may or may not be found by the segmenter; a face map is the
+        donor's where that draw is at least 0.5 (a shrunk face may or may not be found)."""
         import cv2
 
         rng, cfg = self.rng, self.cfg
@@ -356,6 +365,9 @@ class BatchMaker:
             trust = rng.uniform(0.0, 1.0)
             region = a[y0:y0 + side, x0:x0 + side, 1].astype(np.float32)
             a[y0:y0 + side, x0:x0 + side, 1] = np.rint(np.maximum(region, 255.0 * trust * person))
+            if a.shape[-1] > 2 and fa is not None and trust >= 0.5:
+                face = cv2.resize(fa[..., 2], (side, side), interpolation=cv2.INTER_NEAREST)
+                a[y0:y0 + side, x0:x0 + side, 2] = np.maximum(a[y0:y0 + side, x0:x0 + side, 2], face)
         return np.clip(out + 0.5, 0, 255).astype(np.uint8), m, a
 
     def batch(self) -> tuple[np.ndarray, np.ndarray]:
@@ -375,7 +387,8 @@ class BatchMaker:
         shares = np.array([t[3] for t in samples], np.float32)
         if all(t[2] is None for t in samples):
             return imgs, masks, None, shares
-        aux = np.stack([t[2] if t[2] is not None else np.zeros((*t[1].shape, 2), np.uint8) for t in samples])
+        k = next(t[2].shape[-1] for t in samples if t[2] is not None)
+        aux = np.stack([t[2] if t[2] is not None else np.zeros((*t[1].shape, k), np.uint8) for t in samples])
         return imgs, masks, aux, shares
 
 
@@ -394,7 +407,7 @@ def _quick_f1(net, meta, val: dict[str, _Source], threshold: float = 0.5) -> dic
         for name, src in val.items():
             f1s = []
             for k, (img, m) in enumerate(zip(src.images, src.masks)):
-                prior = src.aux[k][None, ..., 1] if src.aux else None
+                prior = prior_maps(src.aux[k][None]) if src.aux else None
                 p = net(to_input(img[None], meta.input, torch.device("cpu"), prior))[0, 0].numpy()
                 f1s.append(scores(confusion(p >= threshold, m > 0.5))["f1"])
             out[name] = float(np.mean(f1s)) if f1s else float("nan")
@@ -442,11 +455,15 @@ def train(
     meta = WeightsMeta(arch=cfg.arch, input=spec, threshold=0.5, scale=cfg.scale)
     prior_fn = None
     if ARCHITECTURES[cfg.arch].prior:  # the person prior: the run-time network, its maps cached on disk
-        from .prior import PersonPrior, PriorCache, default_prior_spec
+        from .prior import PriorCache, default_prior_spec, face_prior_specs, load_prior
 
         meta.prior = init_meta.prior if cfg.init else default_prior_spec()
-        prior_fn = PriorCache(PersonPrior(meta.prior, threads=1))
+        if ARCHITECTURES[cfg.arch].face:
+            meta.face_prior = init_meta.face_prior if cfg.init else face_prior_specs()
+        prior_fn = PriorCache(load_prior(meta.prior, meta.face_prior, threads=1))
         log(f"person prior: {meta.prior.network} ({meta.prior.file}), maps cached in {prior_fn.folder}")
+        if meta.face_prior:
+            log("face map: " + " + ".join(s.network for s in meta.face_prior))
 
     # --- data
     hair = cfg.hair_weight != 1.0 or cfg.hair_recolour > 0
@@ -471,7 +488,7 @@ def train(
 
     crop_prior = None
     if prior_fn is not None and cfg.closeup_prior == "segmenter":
-        segmenter = prior_fn.prior
+        segmenter = getattr(prior_fn.prior, "person", prior_fn.prior)
 
         def crop_prior(crop: np.ndarray) -> np.ndarray:
             return segmenter.maps(crop[None])[0]
@@ -511,7 +528,7 @@ def train(
             imgs, masks, aux, shares = item
             from .engines import to_input
 
-            x = to_input(imgs, spec, torch.device("cpu"), aux[..., 1] if prior_fn is not None else None)
+            x = to_input(imgs, spec, torch.device("cpu"), prior_maps(aux) if prior_fn is not None else None)
             y = torch.from_numpy(masks)[:, None]
             logit = net.logits(x, torch.from_numpy(shares).view(-1, 1, 1, 1) if prior_fn is not None else None)
             per_px = torch.nn.functional.binary_cross_entropy_with_logits(logit, y, reduction="none")

@@ -45,6 +45,7 @@ class WeightsMeta:
     scale: float = 1.0  # the network runs on frames resized by this factor; masks come back full size
     info: dict[str, Any] = field(default_factory=dict)
     prior: PriorSpec | None = None  # the person prior network, for architectures that take one
+    face_prior: tuple[PriorSpec, ...] | None = None  # the face detector and mesh, for architectures taking a face map
 
     def to_strings(self) -> dict[str, str]:
         out = {
@@ -57,6 +58,8 @@ class WeightsMeta:
         }
         if self.prior is not None:
             out["prior"] = json.dumps(self.prior.to_dict(), sort_keys=True)
+        if self.face_prior is not None:
+            out["face_prior"] = json.dumps([s.to_dict() for s in self.face_prior], sort_keys=True)
         return out
 
     @classmethod
@@ -75,6 +78,8 @@ class WeightsMeta:
             scale = float(meta.get("scale", "1.0"))
             info = json.loads(meta.get("info", "{}"))
             prior = PriorSpec.from_dict(json.loads(meta["prior"])) if "prior" in meta else None
+            face = (tuple(PriorSpec.from_dict(d) for d in json.loads(meta["face_prior"]))
+                    if "face_prior" in meta else None)
         except (KeyError, ValueError, TypeError) as exc:
             raise WeightsError(f"bad metadata ({type(exc).__name__}: {exc})", path) from None
         if arch not in ARCHITECTURES:
@@ -82,11 +87,14 @@ class WeightsMeta:
         if ARCHITECTURES[arch].prior != (prior is not None):
             raise WeightsError(f"architecture {arch!r} " + ("takes a person prior but the metadata names no prior "
                                "network" if prior is None else "takes no prior, yet the metadata names one"), path)
+        if ARCHITECTURES[arch].face != (face is not None):
+            raise WeightsError(f"architecture {arch!r} " + ("takes a face map but the metadata names no face networks"
+                               if face is None else "takes no face map, yet the metadata names face networks"), path)
         if not 0.0 <= threshold <= 1.0:
             raise WeightsError(f"threshold {threshold} in metadata is outside 0..1", path)
         if not 0.05 <= scale <= 1.0:
             raise WeightsError(f"scale {scale} in metadata is outside 0.05..1", path)
-        return cls(arch=arch, input=inp, threshold=threshold, scale=scale, info=info, prior=prior)
+        return cls(arch=arch, input=inp, threshold=threshold, scale=scale, info=info, prior=prior, face_prior=face)
 
 
 def shipped_models_dir() -> Path:
