@@ -65,7 +65,10 @@ def filters_sheet(model: SkinModel) -> np.ndarray:
         stem0 = _display_kernels(first.weight.detach().float().cpu().numpy()[:, :3], model)
         caption.append(f"conv1 does not see RGB: it reads the stem's {conv1.shape[1]} feature maps (ReLU'd), so its "
                        "tiles show weights per feature map; the stem's first layer is the RGB one")
-        if ARCHITECTURES[net.arch].prior:
+        if ARCHITECTURES[net.arch].face:
+            caption.append("the stem's first layer also reads a 4th and 5th input, the person prior and the face map "
+                           "(those weights are not drawn)")
+        elif ARCHITECTURES[net.arch].prior:
             caption.append("the stem's first layer also reads a 4th input, the person prior (those weights are not drawn)")
         if ARCHITECTURES[net.arch].context:
             caption.append("conv1's inputs also carry the context branch (1/8 of the working size, upsampled and added "

@@ -50,6 +50,9 @@ def test_engines_agree(arch: str, spec: InputSpec, monkeypatch: pytest.MonkeyPat
     yy, xx = np.mgrid[:71, :97]
     blob = np.exp(-((yy - 35) ** 2 + (xx - 50) ** 2) / 600.0)
     prior = np.stack([np.rint(255 * blob), np.rint(255 * blob[::-1])]).astype(np.uint8) if ARCHITECTURES[arch].prior else None
+    if ARCHITECTURES[arch].face:  # the face map (5th channel): 255 inside an ellipse, 0 outside
+        face = ((yy - 30) ** 2 / 300.0 + (xx - 45) ** 2 / 150.0 <= 1).astype(np.uint8) * 255
+        prior = np.stack([prior, np.stack([face, face[:, ::-1]])], -1)
     ref_p, ref_a = TorchEngine(net, spec, CPU).probabilities_and_activations(frames, prior)
     ort = OnnxEngine(net_state(net), arch, spec, "cpu", threads=2)
     p, a = ort.probabilities_and_activations(frames, prior)
@@ -59,8 +62,16 @@ def test_engines_agree(arch: str, spec: InputSpec, monkeypatch: pytest.MonkeyPat
         flat = np.zeros_like(prior)
         assert np.abs(ort.probabilities(frames, flat) - p).max() > 1e-2
         assert np.abs(ort.probabilities(frames, flat) - TorchEngine(net, spec, CPU).probabilities(frames, flat)).max() < 1e-5
-        with pytest.raises(ValueError, match="needs the person prior"):
+        with pytest.raises(ValueError, match="needs the prior maps"):
             ort.probabilities(frames)
+    if ARCHITECTURES[arch].face:  # the face map alone changes the answer too, in both engines alike
+        no_face = prior.copy()
+        no_face[..., 1] = 0
+        assert np.abs(ort.probabilities(frames, no_face) - p).max() > 1e-2
+        assert np.abs(ort.probabilities(frames, no_face)
+                      - TorchEngine(net, spec, CPU).probabilities(frames, no_face)).max() < 1e-5
+        with pytest.raises(ValueError, match="does not fit"):  # the person prior alone is not enough
+            ort.probabilities(frames, prior[..., 0])
     # the strip path (overlapping bands of rows, run on a thread pool) gives the same map
     monkeypatch.setattr(engines, "STRIP_PIXELS", 97 * 4)
     strips = ort.probabilities(frames, prior)

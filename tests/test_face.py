@@ -186,3 +186,49 @@ def test_face_on_a_ubfc_frame(shared_data) -> None:
     x0, y0, x1, y1 = face.box
     assert 60 < x1 - x0 < 400 and 0 <= x0 and x1 <= frame.shape[1]
     assert face_region(face.points, frame.shape).sum() > 0.3 * (x1 - x0) * (y1 - y0)
+
+
+def test_face_maps_fill_every_face_hull_and_nothing_else(astronaut: np.ndarray, mesh: FaceMesh,
+                                                         detector: FaceDetector) -> None:
+    """FaceMaps: 255 inside the hull of each face's 468 points (two astronauts side by side: two faces), 0 on
+    the rest of the frame and on a blank one."""
+    from skinmask.face import FaceMaps
+
+    maps = FaceMaps(threads=1)
+    one = maps(astronaut[None])[0]
+    assert one.shape == astronaut.shape[:2] and one.dtype == np.uint8 and set(np.unique(one)) == {0, 255}
+    hull = np.zeros(astronaut.shape[:2], np.uint8)
+    points = mesh(astronaut, roi_from_detection(detector(astronaut)[0])).points
+    cv2.fillConvexPoly(hull, cv2.convexHull(np.round(points[:, :2]).astype(np.int32)), 255)
+    assert np.mean(one != hull) < 0.002  # the same hull, up to its edge pixels
+    x0, y0, x1, y1 = FACE_BOX
+    assert one[(y0 + y1) // 2, (x0 + x1) // 2] == 255 and one[:40].max() == 0 and one[300:].max() == 0
+    head = astronaut[:300, 100:350]  # her head and shoulders, twice side by side
+    pair = np.concatenate([head, head], 1)
+    two = maps(np.stack([pair, np.full_like(pair, 128)]))
+    n_blobs, _ = cv2.connectedComponents((two[0] > 0).astype(np.uint8))
+    assert n_blobs - 1 == 2
+    assert np.mean((two[0][:, 250:] > 0) != (two[0][:, :250] > 0)) < 0.005  # the same face twice
+    assert two[1].max() == 0
+
+
+def test_face_map_net_gets_the_face_map_from_its_model(astronaut: np.ndarray) -> None:
+    """A softconv-face-prior model computes its own prior maps (B, h, w, 2) from the frame, person then face, at
+    the working size, with no flag: the face channel lies on her face."""
+    from skinmask.inference import SkinModel
+    from skinmask.maps import working_size
+    from skinmask.model import SkinNet
+    from skinmask.prior import default_prior_spec, face_prior_specs
+    from skinmask.weights import WeightsMeta
+
+    meta = WeightsMeta(arch="softconv-face-prior", prior=default_prior_spec(), face_prior=face_prior_specs(), scale=0.5)
+    model = SkinModel(net=SkinNet("softconv-face-prior").eval(), meta=meta, device="cpu")
+    h, w = working_size(512, 512, 0.5)
+    small = cv2.resize(astronaut, (w, h), interpolation=cv2.INTER_AREA)
+    prior = model.priors(small[None])
+    assert prior.shape == (1, h, w, 2) and prior.dtype == np.uint8
+    x0, y0, x1, y1 = (v // 2 for v in FACE_BOX)
+    person, face = prior[0, ..., 0], prior[0, ..., 1]
+    assert face[(y0 + y1) // 2, (x0 + x1) // 2] == 255 and face[:20].max() == 0
+    assert person[(y0 + y1) // 2, (x0 + x1) // 2] > 200  # the person prior, first
+    assert model.probability_image(astronaut).shape == (512, 512)

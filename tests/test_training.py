@@ -440,3 +440,68 @@ def test_cli_ema_option_is_range_checked(run_cli, synth, tmp_path):
     res = run_cli("train", ds[0].root, "--ema", "1.5", "-o", tmp_path / "x.safetensors")
     assert res.code == 2 and "--ema" in res.err and "Traceback" not in res.err
     assert not (tmp_path / "x.safetensors").exists()
+
+
+def test_face_map_net_trains_on_cached_face_maps(synth, tmp_path, monkeypatch):
+    """softconv-face-prior: each training image's face map (from the run-time face networks, cached beside the
+    person maps) is a 5th input channel the training reaches; the saved file names the face networks and runs
+    alike in both engines."""
+    from skinmask import face
+
+    monkeypatch.setenv("SKINMASK_PRIOR_CACHE", str(tmp_path / "cache"))
+    calls = []
+
+    def left_half(self, frames):  # a stand-in face map: the synthetic images hold no faces
+        calls.append(len(frames))
+        out = np.zeros(frames.shape[:3], np.uint8)
+        out[:, :, : frames.shape[2] // 2] = 255
+        return out
+
+    monkeypatch.setattr(face.FaceMaps, "__call__", left_half)
+    ds, neg = synth
+    cfg = _cfg(arch="softconv-face-prior", scale=1.0, steps=3, crop=24, batch=2)
+    r = train(ds, neg, cfg, calibrate=False)
+    assert r.meta.face_prior is not None and [s.network for s in r.meta.face_prior][1] == "face_landmark"
+    from skinmask.prior import PriorCache, load_prior
+
+    cached = PriorCache(load_prior(r.meta.prior, r.meta.face_prior))
+    src = load_source(ds[0], "train", 1.0, 1.0, prior=cached)
+    n = len(calls)
+    assert src.aux[0].shape[-1] == 3 and src.aux[0][:, :4, 2].min() == 255 and src.aux[0][:, -4:, 2].max() == 0
+    assert len(calls) == n  # the second load came from the cache
+    monkeypatch.setattr(face.FaceMaps, "__call__", lambda self, frames: np.zeros(frames.shape[:3], np.uint8))
+    monkeypatch.setenv("SKINMASK_PRIOR_CACHE", str(tmp_path / "cache0"))
+    r0 = train(ds, neg, cfg, calibrate=False)
+    w, w0 = r.model.state_dict()["stem.0.weight"], r0.model.state_dict()["stem.0.weight"]
+    assert not torch.equal(w[:, 4], w0[:, 4])  # the face channel reached the training
+    path = save_weights(tmp_path / "face.safetensors", r.model, r.meta)
+    img = np.random.default_rng(1).integers(0, 256, (40, 52, 3), dtype=np.uint8)
+    a = load_model(path, "cpu", "onnxruntime").probability_image(img)
+    b = load_model(path, "cpu", "torch").probability_image(img)
+    assert a.shape == (40, 52) and np.abs(a - b).max() < 1e-5
+
+
+def test_a_pasted_person_brings_its_face_map_when_found(tmp_path):
+    """--person-paste with face maps: the donor's face map comes with the shrunk person (when the draw says the
+    face would be found), inside the pasted box only; the background's stays."""
+    from skinmask.training import _Source
+
+    img = np.full((60, 60, 3), 150, np.uint8)
+    mask = np.zeros((60, 60), np.float32)
+    mask[10:50, 10:50] = 1.0
+    aux = np.zeros((60, 60, 3), np.uint8)
+    aux[..., 1], aux[10:50, 10:50, 2] = 220, 255
+    pts = np.argwhere(mask > 0).astype(np.int32)
+    labelled = _Source("l", [img], [mask], [pts], 1.0, aux=[aux])
+    negative = _Source("n", [img], [np.zeros_like(mask)], [pts], 1.0, negatives=True, aux=[np.zeros_like(aux)])
+    maker = BatchMaker([labelled, negative], _cfg(crop=32, person_paste=1.0, augment=False), seed=0)
+    faces = 0
+    for _ in range(20):
+        _, m, a, _ = maker._sample(negative)
+        assert a.shape == (32, 32, 3)
+        if a[..., 2].any():
+            faces += 1
+            ys, xs = np.nonzero(a[..., 2])
+            assert ys.max() - ys.min() < 16 and xs.max() - xs.min() < 16  # shrunk at least 2x, like the person
+            assert (m[a[..., 2] > 0] > 0).mean() > 0.5  # where the pasted person's skin is
+    assert 0 < faces < 20  # found in some pastes, not in all

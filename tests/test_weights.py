@@ -109,3 +109,29 @@ def test_shipped_prior_weights_name_their_prior_and_a_changed_one_is_refused(tmp
     with pytest.raises(WeightsError, match="names no prior"):
         save_weights(tmp_path / "bad.safetensors", net, replace(meta, prior=None))
         load_weights(tmp_path / "bad.safetensors")
+
+
+def test_face_map_weights_name_both_face_networks_and_refuse_others(tmp_path: Path) -> None:
+    """A softconv-face-prior file names the shipped detector and mesh with their checksums beside the person
+    prior; a file naming none, or a changed or swapped network, is refused with one clear error."""
+    from dataclasses import replace
+
+    from skinmask.model import SkinNet
+    from skinmask.prior import FacePrior, default_prior_spec, face_prior_specs, load_prior
+
+    specs = face_prior_specs()
+    meta = WeightsMeta(arch="softconv-face-prior", prior=default_prior_spec(), face_prior=specs, scale=0.5)
+    path = save_weights(tmp_path / "face.safetensors", SkinNet("softconv-face-prior"), meta)
+    _, got = load_weights(path)
+    assert got.face_prior == specs and [s.network for s in specs] == ["face_detection_short_range", "face_landmark"]
+    assert type(load_prior(got.prior, got.face_prior)).__name__ == "StackedPrior"
+    with pytest.raises(WeightsError, match="trained with prior network face_landmark"):
+        FacePrior((specs[0], replace(specs[1], sha256="0" * 64)))
+    with pytest.raises(WeightsError, match="not shipped"):
+        FacePrior(specs[::-1])
+    save_weights(tmp_path / "none.safetensors", SkinNet("softconv-face-prior"), replace(meta, face_prior=None))
+    with pytest.raises(WeightsError, match="names no face networks"):
+        load_weights(tmp_path / "none.safetensors")
+    save_weights(tmp_path / "extra.safetensors", SkinNet("softconv-ms-prior"), replace(meta, arch="softconv-ms-prior"))
+    with pytest.raises(WeightsError, match="takes no face map"):
+        load_weights(tmp_path / "extra.safetensors")
