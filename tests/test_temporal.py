@@ -59,3 +59,18 @@ def test_prior_refreshes_every_n_frames_and_on_size_change():
     assert len(calls) == 3 and calls[-1] == (1, 7, 8, 3)
     with pytest.raises(ValueError):
         FrameStream(alpha=0.0)
+
+
+def test_stacked_prior_maps_are_reused_whole():
+    """Prior maps (B, h, w, K) (person, face) are kept and reused as one, refreshed on the same schedule."""
+    calls = []
+
+    def compute(frames):
+        calls.append(len(frames))
+        return np.stack([np.full(frames.shape[:3], len(calls)), np.full(frames.shape[:3], 10 * len(calls))], -1).astype(np.uint8)
+
+    stream = FrameStream(prior_every=2)
+    got = stream.priors(np.zeros((3, 6, 8, 3), np.uint8), compute)
+    assert got.shape == (3, 6, 8, 2) and got.dtype == np.uint8 and len(calls) == 2
+    assert [tuple(g[0, 0]) for g in got] == [(1, 10), (1, 10), (2, 20)]
+    assert stream.priors(np.zeros((0, 6, 8, 3), np.uint8), compute).shape[0] == 0
