@@ -505,3 +505,19 @@ def test_a_pasted_person_brings_its_face_map_when_found(tmp_path):
             assert ys.max() - ys.min() < 16 and xs.max() - xs.min() < 16  # shrunk at least 2x, like the person
             assert (m[a[..., 2] > 0] > 0).mean() > 0.5  # where the pasted person's skin is
     assert 0 < faces < 20  # found in some pastes, not in all
+
+
+def test_reuse_freed_memory_takes_effect_on_glibc_and_can_be_turned_off(monkeypatch):
+    """The heap tuning training applies: accepted by glibc's mallopt on Linux, skipped with
+    SKINMASK_MALLOC_TUNING=0 (its effect on speed is measured in benchmarks/bench_train.py)."""
+    import ctypes.util
+    import sys
+
+    from skinmask.training import reuse_freed_memory
+
+    monkeypatch.setenv("SKINMASK_MALLOC_TUNING", "0")
+    assert reuse_freed_memory() is False
+    monkeypatch.delenv("SKINMASK_MALLOC_TUNING")
+    if not sys.platform.startswith("linux") or "libc" not in str(ctypes.util.find_library("c")):
+        pytest.skip("not glibc")
+    assert reuse_freed_memory() is True
