@@ -1,4 +1,4 @@
-"""Training speed with and without the heap tuning of `skinmask.training.reuse_freed_memory`.
+"""Training speed with and without the heap tuning of `skinmask.heap.reuse_freed_memory`.
 
     python benchmarks/bench_train.py                  # 150 steps of the default's recipe on FASSEG, twice
     python benchmarks/bench_train.py --steps 300 --data ../shared/data/sfa

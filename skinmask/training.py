@@ -38,6 +38,7 @@ import numpy as np
 from .archs import PERSON_LEVEL
 from .datasets import Dataset, load_sample, file_digest
 from .errors import UsageError
+from .heap import reuse_freed_memory
 
 
 # Magnification of a close-up crop (``TrainConfig.closeups``): skin filling the crop, as in a belly photo or
@@ -394,30 +395,6 @@ class BatchMaker:
 
 # ----------------------------------------------------------------------------- training
 
-# glibc gives blocks above its mmap threshold (at most 32 MiB by default) their own mapping and unmaps them
-# on free. A training step allocates activations and gradients of that size (16 x 32 x 128 x 128 float32 =
-# 32 MiB) and frees them again, so each step page-faults them back in: a third of a step went to the kernel.
-# Kept in the heap instead, the same step runs ~1.6x faster, with bit-identical results
-# (benchmarks/bench_train.py). SKINMASK_MALLOC_TUNING=0 leaves glibc's defaults (for that benchmark).
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt parameters (malloc.h)
-_KEEP_BYTES = 1 << 30
-
-
-def reuse_freed_memory() -> bool:
-    """Ask glibc to keep freed blocks of up to 1 GiB for reuse rather than return them to the kernel at once.
-    True where it took effect; False off glibc, or with SKINMASK_MALLOC_TUNING=0. Changes no result."""
-    import ctypes
-    import ctypes.util
-    import os
-
-    if os.environ.get("SKINMASK_MALLOC_TUNING", "1") == "0" or not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):  # not glibc (musl has no mallopt)
-        return False
-    return bool(mallopt(_M_MMAP_THRESHOLD, _KEEP_BYTES)) and bool(mallopt(_M_TRIM_THRESHOLD, 2 * _KEEP_BYTES))
 
 
 
@@ -462,7 +439,7 @@ def train(
     torch.set_num_threads(max(1, cfg.threads))
     torch.manual_seed(cfg.seed)
     cv2.setNumThreads(1)
-    reuse_freed_memory()
+    reuse_freed_memory()  # see skinmask.heap
     t0 = time.time()
 
     if cfg.init:

@@ -513,7 +513,7 @@ def test_reuse_freed_memory_takes_effect_on_glibc_and_can_be_turned_off(monkeypa
     import ctypes.util
     import sys
 
-    from skinmask.training import reuse_freed_memory
+    from skinmask.heap import reuse_freed_memory
 
     monkeypatch.setenv("SKINMASK_MALLOC_TUNING", "0")
     assert reuse_freed_memory() is False
