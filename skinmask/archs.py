@@ -19,7 +19,7 @@ CONTEXT_DILATIONS = (1, 2, 4)
 # the working size, normalised like the pixels: x = (p8 / 255 - 0.5) / 0.5.
 PRIOR_MEAN, PRIOR_STD = 0.5, 0.5
 # The face map, when an architecture takes it, is the 5th channel, after the person prior: 255 inside the convex
-# hull of Face Mesh's 468 points of every face BlazeFace finds (skinmask.face.face_map), 0 elsewhere, at the
+# hull of Face Mesh's 468 points of every face BlazeFace finds (skinmask.face.FaceMaps), 0 elsewhere, at the
 # working size and normalised like the prior.
 PERSON_LEVEL = 128  # the prior level (0..255) from which a pixel counts as person in the frame's person share
 # State-dict prefixes of the layers that run once a frame (on frame-level inputs), not per pixel.

@@ -315,8 +315,8 @@ MAX_FACES = 8  # faces mapped per frame by FaceMaps, largest first
 
 class FaceMaps:
     """Where the faces are: 255 inside the convex hull of the 468 landmarks of every face BlazeFace finds and
-    Face Mesh confirms (up to ``max_faces``, largest first), 0 elsewhere. The face map the ``softconv-face-prior``
-    net takes beside the person prior (:mod:`skinmask.prior`): it tells a forehead from the hair above it."""
+    Face Mesh confirms (up to ``max_faces``, largest first), 0 elsewhere: the face map the ``softconv-face-prior``
+    net takes beside the person prior (:mod:`skinmask.prior`)."""
 
     def __init__(self, threads: int | None = None, max_faces: int = MAX_FACES) -> None:
         self.detector = FaceDetector(threads)

@@ -32,6 +32,8 @@ how much the projection listens to one filter.
   whole frame: the share of it the prior calls person (probability >= 0.5). A frame with a person in it
   can trust the prior outside the person; a close-up of a belly, where the segmenter sees no one, cannot.
   Training gives each crop the share of the photo it was cut from (:func:`person_share` of a crop is not it).
+- ``softconv-face-prior``: ``softconv-ms-prior`` with a 5th input channel after the prior, the face map (255
+  inside the hulls of the faces the shipped face networks find): where the faces are.
 
 Pure torch: tensors in, tensors out; no files, no OpenCV, no printing.
 """
