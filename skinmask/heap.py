@@ -3,8 +3,8 @@
 glibc gives blocks above its mmap threshold (at most 32 MiB by default) their own mapping and unmaps them on
 free. A training step allocates activations and gradients of that size (16 x 32 x 128 x 128 float32 = 32 MiB)
 and frees them again, so each step page-faulted them back in: a third of a step went to the kernel. Kept in
-the heap, the same training runs ~1.6x faster with bit-identical weights (``benchmarks/bench_train.py``);
-the video pipeline's per-frame buffers are smaller, and gain less. ``SKINMASK_MALLOC_TUNING=0`` keeps glibc's
+the heap, the same training runs ~1.6-2x faster with bit-identical weights (``benchmarks/bench_train.py``).
+Only training applies it: for ``predict`` no gain was measured. ``SKINMASK_MALLOC_TUNING=0`` keeps glibc's
 defaults (for that benchmark).
 """
 

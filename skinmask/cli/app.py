@@ -91,9 +91,7 @@ def _flush_stdout() -> None:
 def main() -> None:
     """Console-script entry point: run the app, map typed errors to one line and an exit code."""
     from ..errors import SkinmaskError
-    from ..heap import reuse_freed_memory
 
-    reuse_freed_memory()  # every command's frames and batches: see skinmask.heap
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         code = app(standalone_mode=False)
