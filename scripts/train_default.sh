@@ -13,7 +13,7 @@ OUT=${OUT:-models}
 # (crops magnified 2-4x), 30 % of the labelled crops with the prior zeroed, abdomen drawn twice as often;
 # 128-pixel crops so the context branch has room; 6,000 steps, the moving average of the weights saved. Its
 # threshold is the best mean F1 among those leaving no held-out split more than 0.01 below the session-3
-# default (softconv-ctx), the regression guard of issue 13. About 40 min on one thread.
+# default (softconv-ctx), the regression guard of issue 13. About 25 min on one thread (session 9).
 skinmask train $SETS $D/cihp --negatives $D/backgrounds --arch softconv-ms-prior --scale 0.4 --steps 6000 --batch 16 --crop 128 \
     --dice 1 --color-aug 0 --hair-weight 3 --person-paste 0.2 --closeups 0.3 --prior-dropout 0.3 --weight abdomen=2 \
     --ema 0.998 --no-worse-than softconv-ctx --seed 0 --threads 1 -o "$OUT/softconv-ms-prior.safetensors" --overwrite
