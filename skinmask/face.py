@@ -228,7 +228,7 @@ class FaceMesh:
         """uint8 BGR frame (H, W, 3) and a ROI -> landmarks (whatever the presence; check ``.presence``)."""
         return self.landmarks(frame[None], [roi])[0]
 
-    def landmarks(self, frames: np.ndarray, rois: list[Roi]) -> list[FaceLandmarks]:
+    def landmarks(self, frames: np.ndarray | list[np.ndarray], rois: list[Roi]) -> list[FaceLandmarks]:
         """One ROI per frame (a frame may be repeated for several faces), one network run."""
         size = (self.size, self.size)
         rgb = np.stack([cv2.cvtColor(crop(f, r, size, border="replicate"), cv2.COLOR_BGR2RGB)
@@ -330,7 +330,7 @@ class FaceMaps:
             faces = sorted(faces, key=lambda d: -d.area)[: self.max_faces]
             if not faces:
                 continue
-            found = self.mesh.landmarks(np.repeat(frames[b : b + 1], len(faces), 0), [roi_from_detection(d) for d in faces])
+            found = self.mesh.landmarks([frames[b]] * len(faces), [roi_from_detection(d) for d in faces])  # no copies
             for lm in found:
                 if lm.presence >= MIN_PRESENCE:
                     cv2.fillConvexPoly(out[b], _hull(lm.points), 255, lineType=cv2.LINE_8, shift=4)

@@ -396,8 +396,6 @@ class BatchMaker:
 # ----------------------------------------------------------------------------- training
 
 
-
-
 def _quick_f1(net, meta, val: dict[str, _Source], threshold: float = 0.5) -> dict[str, float]:
     """Per-image mean F1 at working scale on the small progress subsets."""
     import torch
