@@ -44,6 +44,11 @@ from .heap import reuse_freed_memory
 # Magnification of a close-up crop (``TrainConfig.closeups``): skin filling the crop, as in a belly photo or
 # a tight face crop, where the ordinary crops (zoom 0.7-1.4) mostly show skin beside other things.
 CLOSEUP_ZOOM = (2.0, 4.0)
+# A head crop (``TrainConfig.head_zoom``) is cut from the full-resolution photo around its topmost skin region
+# (the face of an upright person) and magnified by this much of full resolution: a street photo's 40-60 pixel
+# face at the size a webcam face has at the working scale, with its hair, hat and collar labelled non-skin.
+HEAD_ZOOM = (1.0, 2.0)
+HEAD_WINDOW = 4.0  # side of the window kept around the face, in face widths
 
 # Hair colours for ``TrainConfig.hair_recolour``, as (low, high) of OpenCV's 8-bit L, a, b: the labelled hair
 # (FASSEG) is dark, so on its own it never shows the net a skin-coloured hair region to refuse.
@@ -86,6 +91,7 @@ class TrainConfig:
     prior_dropout: float = 0.0  # probability a labelled crop's person prior is zeroed (the segmenter missed it)
     person_negative_weight: float = 1.0  # BCE weight of non-skin pixels the person prior calls person (prior nets)
     closeups: float = 0.0  # probability a labelled crop is a skin close-up: centred on skin, magnified CLOSEUP_ZOOM
+    head_zoom: dict[str, float] = field(default_factory=dict)  # per dataset name: probability a crop is a head crop
     closeup_prior: str = "scaled"  # a close-up's prior: the image's scaled by U(0, 1), or "segmenter" run on the crop
     hair_recolour: float = 0.0  # probability a crop's labelled hair is recoloured to a HAIR_COLOURS shade
     no_worse_than: str | None = None  # weights the threshold must not regress against on any held-out split
@@ -102,6 +108,7 @@ class _Source:
     weight: float
     negatives: bool = False
     aux: list[np.ndarray | None] | None = None  # per image (H, W, 2 or 3) uint8: hair 0/255, person prior 0..255[, face 0/255]
+    heads: list[tuple] | None = None  # head windows at full resolution: (image, mask, aux, skin points, person share)
 
 
 @dataclass
@@ -133,19 +140,68 @@ def _points(sel: np.ndarray, limit: int = 2000) -> np.ndarray:
     return np.stack([ys, xs], 1).astype(np.int32)
 
 
+def head_window(mask: np.ndarray) -> tuple[int, int, int] | None:
+    """(y0, x0, side) of a square of ``mask`` (full resolution, 0..1) around its topmost skin region, the face of
+    an upright person: HEAD_WINDOW face widths wide, the face being the region's rows from its top down to 1.3x
+    its widest row so far. None without a skin region of at least 50 pixels."""
+    import cv2
+
+    n, labels, stats, _ = cv2.connectedComponentsWithStats((mask > 0.5).astype(np.uint8), connectivity=8)
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    if n < 2 or areas.max() < 50:
+        return None
+    keep = np.nonzero(areas >= max(50, 0.05 * areas.max()))[0] + 1
+    label = keep[np.argmin(stats[keep, cv2.CC_STAT_TOP])]
+    top, height = stats[label, cv2.CC_STAT_TOP], stats[label, cv2.CC_STAT_HEIGHT]
+    region = labels[top:top + height] == label
+    widths = region.sum(axis=1)
+    widest = np.maximum.accumulate(widths)
+    beyond = np.nonzero(np.arange(height) > 1.3 * np.maximum(widest, 4))[0]
+    rows = int(beyond[0]) if beyond.size else height
+    face = int(widest[rows - 1])
+    cx = float(np.nonzero(region[:rows])[1].mean())
+    h, w = mask.shape[:2]
+    side = int(min(h, w, max(32, round(HEAD_WINDOW * face))))
+    y0 = int(np.clip(round(top + rows / 2 - side / 2), 0, h - side))
+    x0 = int(np.clip(round(cx - side / 2), 0, w - side))
+    return y0, x0, side
+
+
+def _head(img: np.ndarray, mask: np.ndarray, aux: np.ndarray | None, working: tuple[int, int]) -> tuple | None:
+    """The head window of a full-resolution image (see :func:`head_window`): its pixels, mask and aux maps (the
+    working-size ``aux`` resized up to it) and skin points, or None."""
+    import cv2
+
+    win = head_window(mask)
+    if win is None:
+        return None
+    y0, x0, side = win
+    hi = np.ascontiguousarray(img[y0:y0 + side, x0:x0 + side])
+    hm = np.ascontiguousarray(mask[y0:y0 + side, x0:x0 + side])
+    ha = None
+    if aux is not None:
+        fy, fx = working[0] / mask.shape[0], working[1] / mask.shape[1]
+        ya, yb = int(y0 * fy), max(int(y0 * fy) + 1, int(round((y0 + side) * fy)))
+        xa, xb = int(x0 * fx), max(int(x0 * fx) + 1, int(round((x0 + side) * fx)))
+        ha = cv2.resize(aux[ya:yb, xa:xb], (side, side), interpolation=cv2.INTER_LINEAR).reshape(side, side, -1)
+    return hi, hm, ha, _points(hm > 0.5)
+
+
 def load_source(ds: Dataset, split: str, scale: float, weight: float, log: Callable[[str], None] | None = None,
-                prior: Callable[[Path, np.ndarray], np.ndarray] | None = None, hair: bool = False) -> _Source:
+                prior: Callable[[Path, np.ndarray], np.ndarray] | None = None, hair: bool = False,
+                heads: bool = False) -> _Source:
     """A split of a dataset in RAM at the working scale. ``prior(image_path, working_image)`` gives the
     person prior (h, w) uint8 for prior nets, or (h, w, 2) with the face map; ``hair`` keeps the hair class
-    (labels_multiclass/) as aux."""
+    (labels_multiclass/) as aux; ``heads`` keeps each image's head window at full resolution (:func:`head_window`)."""
     import cv2
 
     from .baselines import ycrcb_mask
     from .datasets import read_hair
 
-    images, masks, points, aux = [], [], [], []
+    images, masks, points, aux, windows = [], [], [], [], []
     for s in ds.select(split):
         img, m = load_sample(s)
+        full = (img, m.astype(np.float32)) if heads else None
         hair_mask = read_hair(s, m.shape) if hair else None
         img = _resize(img, scale, cv2.INTER_AREA)
         mf = _resize(m.astype(np.float32), scale, cv2.INTER_AREA)
@@ -155,6 +211,8 @@ def load_source(ds: Dataset, split: str, scale: float, weight: float, log: Calla
         points.append(_points(ycrcb_mask(img) if ds.negatives else mf > 0.5))
         if prior is None and hair_mask is None:
             aux.append(None)
+            if full is not None:
+                windows.append((*(_head(*full, None, img.shape[:2]) or ()), 0.0))
             continue
         maps = prior(s.image, img) if prior is not None else None
         a = np.zeros((*img.shape[:2], 1 + (1 if maps is None or maps.ndim == 2 else maps.shape[2])), np.uint8)
@@ -163,9 +221,13 @@ def load_source(ds: Dataset, split: str, scale: float, weight: float, log: Calla
         if maps is not None:
             a[..., 1:] = maps.reshape(*img.shape[:2], -1)
         aux.append(a)
+        if full is not None:
+            windows.append((*(_head(*full, a, img.shape[:2]) or ()), frame_person_share(a[..., 1])))
+    heads_found = [t for t in windows if len(t) == 5]
     if log:
-        log(f"loaded {ds.name} [{split}]: {len(images)} images")
-    return _Source(ds.name, images, masks, points, weight, ds.negatives, aux if any(x is not None for x in aux) else None)
+        log(f"loaded {ds.name} [{split}]: {len(images)} images" + (f", {len(heads_found)} head windows" if heads else ""))
+    return _Source(ds.name, images, masks, points, weight, ds.negatives, aux if any(x is not None for x in aux) else None,
+                   heads_found or None)
 
 
 # ----------------------------------------------------------------------------- augmentation
@@ -298,9 +360,14 @@ class BatchMaker:
         else:
             on_skin = rng.random() < cfg.skin_crop
         closeup = not src.negatives and cfg.closeups > 0 and rng.random() < cfg.closeups
-        img, m, a = _crop(src.images[k], src.masks[k], src.skin_points[k], cfg.crop, rng, cfg, on_skin or closeup,
-                          src.aux[k] if src.aux else None, CLOSEUP_ZOOM if closeup else None)
-        share = frame_person_share(src.aux[k][..., 1]) if src.aux else 0.0
+        head = not closeup and src.heads is not None and rng.random() < cfg.head_zoom.get(src.name, 0.0)
+        if head:  # a street photo's head at full resolution, magnified to a webcam face's size
+            hi, hm, ha, hp, share = src.heads[int(rng.integers(len(src.heads)))]
+            img, m, a = _crop(hi, hm, hp, cfg.crop, rng, cfg, True, ha, HEAD_ZOOM)
+        else:
+            img, m, a = _crop(src.images[k], src.masks[k], src.skin_points[k], cfg.crop, rng, cfg, on_skin or closeup,
+                              src.aux[k] if src.aux else None, CLOSEUP_ZOOM if closeup else None)
+            share = frame_person_share(src.aux[k][..., 1]) if src.aux else 0.0
         if a is not None and cfg.hair_recolour > 0 and a[..., 0].any() and rng.random() < cfg.hair_recolour:
             img = recolour_hair(img, a[..., 0], rng)
         if closeup and a is not None:  # the segmenter, seeing only the close-up, may or may not find a person
@@ -469,7 +536,11 @@ def train(
 
     # --- data
     hair = cfg.hair_weight != 1.0 or cfg.hair_recolour > 0
-    sources = [load_source(d, "train", cfg.scale, cfg.dataset_weights.get(d.name, 1.0), log, prior_fn, hair)
+    unknown = sorted(set(cfg.head_zoom) - {d.name for d in datasets})
+    if unknown:
+        raise UsageError(f"head zoom for {', '.join(unknown)}: not among the datasets ({', '.join(d.name for d in datasets)})")
+    sources = [load_source(d, "train", cfg.scale, cfg.dataset_weights.get(d.name, 1.0), log, prior_fn, hair,
+                           heads=cfg.head_zoom.get(d.name, 0.0) > 0)
                for d in datasets]
     sources += [load_source(d, "train", cfg.scale, cfg.neg_weight / max(1, len(negatives)), log, prior_fn)
                 for d in negatives]

@@ -78,6 +78,12 @@ def train(
                                             "a skin close-up: centred on skin and magnified 2-4x, so skin fills it "
                                             "(belly photos, tight face crops); prior nets see its prior scaled by "
                                             "U(0, 1).")] = 0.0,
+    head_zoom: Annotated[Optional[list[str]], typer.Option("--head-zoom", help="NAME=P: probability a crop of the "
+                                                           "dataset NAME is cut around its topmost skin region (an "
+                                                           "upright person's face) at full resolution and magnified "
+                                                           "1-2x: small people's heads at webcam size, hair and "
+                                                           "collars labelled non-skin; repeatable.",
+                                                           show_default=False)] = None,
     closeup_prior: Annotated[CloseupPrior, typer.Option("--closeup-prior", help="A close-up's person prior (prior nets): the image's scaled "
                                                "by U(0, 1), or the segmenter run on the close-up itself (what it "
                                                "says of such a photo).")] = CloseupPrior.scaled,
@@ -136,11 +142,14 @@ def train(
     labelled = [open_dataset(d) for d in datasets]
     negs = [open_dataset(d, negatives=True) for d in (negatives or [])]
     shares = _parse_weights(weight or [], [d.name for d in labelled])
+    heads = _parse_weights(head_zoom or [], [d.name for d in labelled], "--head-zoom", "ccp=0.3")
+    if any(p > 1 for p in heads.values()):
+        raise UsageError(f"--head-zoom: a probability is at most 1, not {max(heads.values()):g}")
     cfg = TrainConfig(arch=arch, scale=scale, steps=steps, batch=batch, crop=crop, lr=lr, seed=seed,
                       neg_weight=neg_weight, dataset_weights=shares, paste=paste, hard_mining=hard_mining, dice=dice, augment=not no_augment,
                       zoom=(float(zoom[0]), float(zoom[1])), light_aug=light_aug, color_aug=color_aug,
                       threads=threads, init=init, hair_weight=hair_weight, hard_negatives=hard_negatives,
-                      person_paste=person_paste, prior_dropout=prior_dropout, closeups=closeups,
+                      person_paste=person_paste, prior_dropout=prior_dropout, closeups=closeups, head_zoom=heads,
                       person_negative_weight=person_negative_weight, hair_recolour=hair_recolour, closeup_prior=closeup_prior.value,
                       no_worse_than=no_worse_than, tolerance=tolerance, ema=ema)
     if epochs is not None:
@@ -177,8 +186,9 @@ def register(app: typer.Typer) -> None:
     app.command(no_args_is_help=True)(train)
 
 
-def _parse_weights(items: list[str], names: list[str]) -> dict[str, float]:
-    """--weight NAME=W options -> {name: share}; unknown names and bad numbers are usage errors."""
+def _parse_weights(items: list[str], names: list[str], option: str = "--weight",
+                   example: str = "abdomen=2") -> dict[str, float]:
+    """NAME=W options (--weight, --head-zoom) -> {name: value}; unknown names and bad numbers are usage errors."""
     from ..errors import UsageError
 
     shares: dict[str, float] = {}
@@ -189,8 +199,8 @@ def _parse_weights(items: list[str], names: list[str]) -> dict[str, float]:
         except ValueError:
             share = -1.0
         if not sep or not share >= 0:
-            raise UsageError(f"--weight {item!r}: expected NAME=W with W >= 0, e.g. abdomen=2")
+            raise UsageError(f"{option} {item!r}: expected NAME=W with W >= 0, e.g. {example}")
         if name not in names:
-            raise UsageError(f"--weight {item!r}: no dataset folder named {name!r} (have: {', '.join(names)})")
+            raise UsageError(f"{option} {item!r}: no dataset folder named {name!r} (have: {', '.join(names)})")
         shares[name] = share
     return shares
