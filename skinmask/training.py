@@ -360,7 +360,8 @@ class BatchMaker:
         else:
             on_skin = rng.random() < cfg.skin_crop
         closeup = not src.negatives and cfg.closeups > 0 and rng.random() < cfg.closeups
-        head = not closeup and src.heads is not None and rng.random() < cfg.head_zoom.get(src.name, 0.0)
+        p_head = cfg.head_zoom.get(src.name, 0.0) if src.heads else 0.0
+        head = not closeup and p_head > 0 and rng.random() < p_head
         if head:  # a street photo's head at full resolution, magnified to a webcam face's size
             hi, hm, ha, hp, share = src.heads[int(rng.integers(len(src.heads)))]
             img, m, a = _crop(hi, hm, hp, cfg.crop, rng, cfg, True, ha, HEAD_ZOOM)

@@ -99,6 +99,10 @@ def test_cli_weight_option_errors(run_cli, synth, tmp_path):
     res = run_cli("train", root, "--no-worse-than", tmp_path / "gone.safetensors", "-o", tmp_path / "w.safetensors")
     assert res.code == 1 and "gone.safetensors: no such weights file" in res.err and "Traceback" not in res.err
     assert not (tmp_path / "w.safetensors").exists()
+    res = run_cli("train", root, "--head-zoom", "nope=0.3", "-o", tmp_path / "w.safetensors")
+    assert res.code == 2 and "--head-zoom 'nope=0.3': no dataset folder named 'nope'" in res.err
+    res = run_cli("train", root, "--head-zoom", f"{root.name}=2", "-o", tmp_path / "w.safetensors")
+    assert res.code == 2 and "at most 1" in res.err and not (tmp_path / "w.safetensors").exists()
 
 
 def test_zoom_sets_the_crop_magnification(tmp_path):
@@ -521,3 +525,61 @@ def test_reuse_freed_memory_takes_effect_on_glibc_and_can_be_turned_off(monkeypa
     if not sys.platform.startswith("linux") or "libc" not in str(ctypes.util.find_library("c")):
         pytest.skip("not glibc")
     assert reuse_freed_memory() is True
+
+
+def _upright_person(h: int = 400, w: int = 300) -> np.ndarray:
+    """A full-resolution skin mask of an upright person: a 40x52 face at the top, a neck, two hands below, and a
+    speck of skin-coloured label noise above the head."""
+    import cv2
+
+    mask = np.zeros((h, w), np.uint8)
+    cv2.ellipse(mask, (150, 90), (20, 26), 0, 0, 360, 1, -1)
+    mask[116:130, 142:158] = 1  # the neck, joined to the face
+    mask[250:290, 60:90] = mask[250:290, 210:240] = 1
+    mask[20:24, 40:44] = 1
+    return mask.astype(np.float32)
+
+
+def test_head_window_frames_the_topmost_face_four_face_widths_wide():
+    from skinmask.training import head_window
+
+    y0, x0, side = head_window(_upright_person())
+    assert 150 <= side <= 170  # four widths of the 41-pixel face, not of the face plus neck
+    assert y0 <= 64 and y0 + side >= 116 and x0 <= 130 and x0 + side >= 170  # the whole face is inside
+    assert abs((x0 + side / 2) - 150) <= 2 and abs((y0 + side / 2) - 90) <= 12  # centred on it
+    assert head_window(np.zeros((50, 50), np.float32)) is None
+    assert head_window(_upright_person()[:, :100]) is not None  # the hand left in view is the topmost region
+
+
+def test_head_crops_come_from_the_full_resolution_window_and_change_nothing_when_off(tmp_path):
+    import cv2
+
+    from skinmask.datasets import open_dataset
+    from skinmask.training import _Source, head_window
+
+    root = tmp_path / "people"
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        img = rng.integers(0, 256, (400, 300, 3), dtype=np.uint8)
+        cv2.imwrite(str(root / "images" / f"p{i}.png"), img)
+        cv2.imwrite(str(root / "masks" / f"p{i}.png"), (_upright_person() * 255).astype(np.uint8))
+    ds = open_dataset(root)
+    src = load_source(ds, "all", 0.25, 1.0, heads=True)
+    assert src.images[0].shape == (100, 75, 3) and len(src.heads) == 2
+    hi, hm, ha, pts, share = src.heads[0]
+    full = cv2.imread(str(root / "images" / "p0.png"))
+    y0, x0, side = head_window(_upright_person())
+    assert np.array_equal(hi, full[y0:y0 + side, x0:x0 + side])  # full-resolution pixels, not the working image's
+    assert ha is None and share == 0.0 and hm.mean() > 0.05
+
+    cfg = _cfg(crop=32, paste=0.0, color_aug=0.0, augment=False)
+    plain = _Source(src.name, src.images, src.masks, src.skin_points, 1.0)
+    off = [BatchMaker([src], cfg, seed=1)._sample(src) for _ in range(5)]
+    ref = [BatchMaker([plain], cfg, seed=1)._sample(plain) for _ in range(5)]
+    assert all(np.array_equal(a[0], b[0]) for a, b in zip(off, ref))  # no head zoom asked for: the same draws
+    maker = BatchMaker([src], replace(cfg, head_zoom={src.name: 1.0}), seed=1)
+    heads = [maker._sample(src) for _ in range(10)]
+    # a head crop is a piece of the window at full resolution (magnified 1-2x): a face fills far more of it
+    assert np.mean([m.mean() for _, m, _, _ in heads]) > 3 * np.mean([m.mean() for _, m, _, _ in ref])
