@@ -12,6 +12,7 @@ from .archs import ARCHITECTURES, receptive_radius
 from .devices import select_device
 from .engines import OnnxEngine, TorchEngine, pick
 from .errors import InputError
+from .gate import apply_person_gate
 from .prior import PersonPrior, StackedPrior, load_prior
 from .temporal import FrameStream
 from .maps import (MAX_WORKING_PIXELS, MIN_WORKING_PIXELS, mask_from_working, resize_frames, resize_maps,
@@ -118,12 +119,22 @@ class SkinModel:
             return None
         return self.prior.maps(frames) if stream is None else stream.priors(frames, self.prior.maps)
 
-    def _run(self, frames: np.ndarray, stream: FrameStream | None = None, prior: np.ndarray | None = None) -> np.ndarray:
+    def _run(self, frames: np.ndarray, stream: FrameStream | None = None, prior: np.ndarray | None = None,
+             gate: bool = True) -> np.ndarray:
+        """Working probabilities of working frames; ``gate=False`` leaves the person gate to the caller (tiles)."""
         if prior is None:
             prior = self.priors(frames, stream)
         engine = self._engine()
         probs = engine.probabilities(frames) if prior is None else engine.probabilities(frames, prior)  # (B, h, w)
+        if gate:
+            probs = self._gate(probs, prior)
         return probs if stream is None else stream.smooth(frames, probs)
+
+    def _gate(self, probs: np.ndarray, prior: np.ndarray | None) -> np.ndarray:
+        """Whole frames' probabilities through the weights' person gate (:mod:`skinmask.gate`), if they have one."""
+        if self.meta.person_gate is None or prior is None:
+            return probs
+        return apply_person_gate(probs, prior, *self.meta.person_gate)
 
     def probabilities_and_activations(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Probabilities (B, H, W) and the 32 tanh activation maps (B, 32, h, w), float32.
@@ -140,6 +151,7 @@ class SkinModel:
         prior, engine = self.priors(small, stream), self._engine()
         prob, acts = (engine.probabilities_and_activations(small) if prior is None
                       else engine.probabilities_and_activations(small, prior))
+        prob = self._gate(prob, prior)
         return (prob if stream is None else stream.smooth(small, prob)), acts
 
     def working_scale(self, height: int, width: int) -> float:
@@ -175,9 +187,9 @@ class SkinModel:
                 ya, xa = max(y0 - pad, 0), max(x0 - pad, 0)
                 yb, xb = min(y1 + pad, sh), min(x1 + pad, sw)
                 part = None if prior is None else np.ascontiguousarray(prior[:, ya:yb, xa:xb])
-                tile = self._run(np.ascontiguousarray(small[None, ya:yb, xa:xb]), prior=part)[0]
+                tile = self._run(np.ascontiguousarray(small[None, ya:yb, xa:xb]), prior=part, gate=False)[0]
                 out[y0:y1, x0:x1] = tile[y0 - ya : y1 - ya, x0 - xa : x1 - xa]
-        return out
+        return self._gate(out[None], prior)[0]  # the gate weighs the whole image's skin share, not a tile's
 
 
 def load_model(weights: str | Path | None = None, device: str = "auto", engine: str = "auto") -> SkinModel:

@@ -97,6 +97,7 @@ class TrainConfig:
     no_worse_than: str | None = None  # weights the threshold must not regress against on any held-out split
     tolerance: float = 0.01  # ... by more than this per-image mean F1
     ema: float = 0.0  # >0: keep an exponential moving average of the weights with this decay, and ship it
+    person_gate: tuple[float, float] | None = None  # (lo, hi) of skinmask.gate, stored with the weights (prior nets)
 
 
 @dataclass
@@ -523,6 +524,13 @@ def train(
     if not 0.05 <= cfg.scale <= 1.0:
         raise UsageError(f"--scale {cfg.scale} is outside 0.05..1")
     meta = WeightsMeta(arch=cfg.arch, input=spec, threshold=0.5, scale=cfg.scale)
+    if cfg.person_gate is not None:
+        lo, hi = cfg.person_gate
+        if not ARCHITECTURES[cfg.arch].prior:
+            raise UsageError(f"a person gate needs an architecture with a person prior; {cfg.arch!r} has none")
+        if not 0.0 <= lo < hi <= 1.0:
+            raise UsageError(f"person gate {lo:g} {hi:g}: expected LO HI skin shares with 0 <= LO < HI <= 1")
+        meta.person_gate = (float(lo), float(hi))
     prior_fn = None
     if ARCHITECTURES[cfg.arch].prior:  # the person prior: the run-time network, its maps cached on disk
         from .prior import PriorCache, default_prior_spec, face_prior_specs, load_prior

@@ -46,6 +46,7 @@ class WeightsMeta:
     info: dict[str, Any] = field(default_factory=dict)
     prior: PriorSpec | None = None  # the person prior network, for architectures that take one
     face_prior: tuple[PriorSpec, ...] | None = None  # the face detector and mesh, for architectures taking a face map
+    person_gate: tuple[float, float] | None = None  # (lo, hi) skin shares of skinmask.gate, for prior architectures
 
     def to_strings(self) -> dict[str, str]:
         out = {
@@ -60,6 +61,8 @@ class WeightsMeta:
             out["prior"] = json.dumps(self.prior.to_dict(), sort_keys=True)
         if self.face_prior is not None:
             out["face_prior"] = json.dumps([s.to_dict() for s in self.face_prior], sort_keys=True)
+        if self.person_gate is not None:
+            out["person_gate"] = json.dumps([float(v) for v in self.person_gate])
         return out
 
     @classmethod
@@ -80,6 +83,7 @@ class WeightsMeta:
             prior = PriorSpec.from_dict(json.loads(meta["prior"])) if "prior" in meta else None
             face = (tuple(PriorSpec.from_dict(d) for d in json.loads(meta["face_prior"]))
                     if "face_prior" in meta else None)
+            gate = tuple(float(v) for v in json.loads(meta["person_gate"])) if "person_gate" in meta else None
         except (KeyError, ValueError, TypeError) as exc:
             raise WeightsError(f"bad metadata ({type(exc).__name__}: {exc})", path) from None
         if arch not in ARCHITECTURES:
@@ -90,11 +94,16 @@ class WeightsMeta:
         if ARCHITECTURES[arch].face != (face is not None):
             raise WeightsError(f"architecture {arch!r} " + ("takes a face map but the metadata names no face networks"
                                if face is None else "takes no face map, yet the metadata names face networks"), path)
+        if gate is not None and (len(gate) != 2 or not 0.0 <= gate[0] < gate[1] <= 1.0):
+            raise WeightsError(f"person_gate {list(gate)} in metadata: expected [lo, hi] with 0 <= lo < hi <= 1", path)
+        if gate is not None and prior is None:
+            raise WeightsError(f"architecture {arch!r} takes no person prior, yet the metadata asks for a person gate", path)
         if not 0.0 <= threshold <= 1.0:
             raise WeightsError(f"threshold {threshold} in metadata is outside 0..1", path)
         if not 0.05 <= scale <= 1.0:
             raise WeightsError(f"scale {scale} in metadata is outside 0.05..1", path)
-        return cls(arch=arch, input=inp, threshold=threshold, scale=scale, info=info, prior=prior, face_prior=face)
+        return cls(arch=arch, input=inp, threshold=threshold, scale=scale, info=info, prior=prior, face_prior=face,
+                   person_gate=gate)
 
 
 def shipped_models_dir() -> Path:

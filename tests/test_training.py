@@ -583,3 +583,26 @@ def test_head_crops_come_from_the_full_resolution_window_and_change_nothing_when
     heads = [maker._sample(src) for _ in range(10)]
     # a head crop is a piece of the window at full resolution (magnified 1-2x): a face fills far more of it
     assert np.mean([m.mean() for _, m, _, _ in heads]) > 3 * np.mean([m.mean() for _, m, _, _ in ref])
+
+
+def test_person_gate_is_stored_and_calibrated_with_and_changes_no_weight(synth, tmp_path, monkeypatch):
+    monkeypatch.setenv("SKINMASK_PRIOR_CACHE", str(tmp_path / "cache"))
+    ds, neg = synth
+    cfg = _cfg(arch="softconv-ms-prior", scale=1.0, steps=3, crop=32, batch=2)
+    plain = train(ds, neg, cfg)
+    gated = train(ds, neg, replace(cfg, person_gate=(0.05, 0.15)))
+    assert gated.meta.person_gate == (0.05, 0.15) and plain.meta.person_gate is None
+    for k, v in plain.model.state_dict().items():  # the gate acts after the network: training is untouched
+        assert torch.equal(v, gated.model.state_dict()[k]), k
+    assert gated.meta.info["config"]["person_gate"] == (0.05, 0.15)
+    with pytest.raises(Exception, match="needs an architecture with a person prior"):
+        train(ds, neg, replace(cfg, arch="softconv-ctx", person_gate=(0.05, 0.15)))
+
+
+def test_cli_person_gate_errors(run_cli, synth, tmp_path):
+    root = synth[0][0].root
+    res = run_cli("train", root, "--arch", "softconv-ms-prior", "--person-gate", "0.3", "0.1", "-o", tmp_path / "w.safetensors")
+    assert res.code == 2 and "0 <= LO < HI <= 1" in res.err and "Traceback" not in res.err
+    res = run_cli("train", root, "--person-gate", "0.05", "0.15", "-o", tmp_path / "w.safetensors")
+    assert res.code == 2 and "needs an architecture with a person prior" in res.err
+    assert not (tmp_path / "w.safetensors").exists()

@@ -99,6 +99,13 @@ def train(
     ema: Annotated[float, typer.Option("--ema", min=0.0, max=0.9999, metavar="DECAY", help="Save the exponential "
                                        "moving average of the weights with this decay (e.g. 0.998: about the last "
                                        "500 steps) instead of the last step's (0 = off).")] = 0.0,
+    person_gate: Annotated[Optional[tuple[float, float]], typer.Option("--person-gate", metavar="LO HI", help="Store "
+                                                                       "a person gate with the weights (prior nets): in "
+                                                                       "a frame whose skin share (probability >= 0.5) "
+                                                                       "is at most LO, skin outside the person prior "
+                                                                       "is dropped; ramped off up to HI, so close-ups "
+                                                                       "keep theirs. The threshold is chosen with it.",
+                                                                       show_default=False)] = None,
     no_augment: Annotated[bool, typer.Option("--no-augment", help="Turn off augmentation.")] = False,
     threads: Annotated[int, typer.Option("--threads", min=1, help="CPU threads for torch.")] = 2,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the output file if it exists.")] = False,
@@ -151,7 +158,8 @@ def train(
                       threads=threads, init=init, hair_weight=hair_weight, hard_negatives=hard_negatives,
                       person_paste=person_paste, prior_dropout=prior_dropout, closeups=closeups, head_zoom=heads,
                       person_negative_weight=person_negative_weight, hair_recolour=hair_recolour, closeup_prior=closeup_prior.value,
-                      no_worse_than=no_worse_than, tolerance=tolerance, ema=ema)
+                      no_worse_than=no_worse_than, tolerance=tolerance, ema=ema,
+                      person_gate=None if person_gate is None else (float(person_gate[0]), float(person_gate[1])))
     if epochs is not None:
         n_images = sum(len(d.select("train")) for d in labelled) + sum(len(d.select("train")) for d in negs)
         cfg.steps = max(1, round(epochs * n_images / batch))
