@@ -32,8 +32,9 @@ def fit_bayes(datasets: list[Dataset], negatives: list[Dataset] = (), bins: int 
 
 
 def calibrate_threshold(model, datasets: list[Dataset], log: Callable[[str], None] | None = None,
-                        reference=None, tolerance: float = 0.01) -> tuple[float, dict]:
-    """Threshold maximising the mean over datasets of per-image F1 on their held-out splits.
+                        reference=None, tolerance: float = 0.01, tie: float = 0.0) -> tuple[float, dict]:
+    """Threshold maximising the mean over datasets of per-image F1 on their held-out splits (with ``tie`` > 0
+    the highest within ``tie`` of that best: see :func:`skinmask.metrics.choose_threshold`).
 
     With a ``reference`` model (a regression guard: the default being replaced) only thresholds at which
     no dataset scores more than ``tolerance`` below the reference, at its own stored threshold, qualify;
@@ -48,9 +49,9 @@ def calibrate_threshold(model, datasets: list[Dataset], log: Callable[[str], Non
             if reference is not None:
                 ref[d.name].append(scores(confusion(reference.probability_image(img) >= reference.threshold, m))["f1"])
     if reference is None:
-        return choose_threshold(sweeps)
+        return choose_threshold(sweeps, tie=tie)
     ref_f1 = {name: float(np.mean(v)) for name, v in ref.items() if v}
-    thr, details = choose_threshold(sweeps, floors={name: f - tolerance for name, f in ref_f1.items()})
+    thr, details = choose_threshold(sweeps, floors={name: f - tolerance for name, f in ref_f1.items()}, tie=tie)
     details["reference_f1"] = ref_f1
     return thr, details
 

@@ -191,8 +191,11 @@ def f1_from_sweep(counts: np.ndarray) -> np.ndarray:
 
 
 def choose_threshold(per_dataset_sweeps: dict[str, list[np.ndarray]], n_bins: int = N_BINS,
-                     floors: dict[str, float] | None = None) -> tuple[float, dict]:
+                     floors: dict[str, float] | None = None, tie: float = 0.0) -> tuple[float, dict]:
     """The grid threshold maximising the mean over datasets of per-image mean F1.
+
+    ``tie`` > 0: the highest candidate threshold whose mean is within ``tie`` of the best (fewer false alarms
+    where the objective is flat).
 
     ``per_dataset_sweeps`` maps a dataset name to the sweep counts of each of its images. ``floors`` (a
     regression guard) maps some dataset names to the per-image mean F1 they must keep: only thresholds
@@ -214,6 +217,9 @@ def choose_threshold(per_dataset_sweeps: dict[str, list[np.ndarray]], n_bins: in
             allowed &= curves[name] >= floor - 1e-9
     met = bool(allowed.any())
     k = int(np.argmax(np.where(allowed, objective, -np.inf))) if met else int(np.argmax(objective))
+    if tie > 0:
+        near = np.nonzero((objective >= objective[k] - tie) & (allowed if met else True))[0]
+        k = int(near.max())
     return float(grid[k]), {
         "objective": float(objective[k]),
         "per_dataset": {n: float(c[k]) for n, c in curves.items()},

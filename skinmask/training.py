@@ -98,6 +98,7 @@ class TrainConfig:
     tolerance: float = 0.01  # ... by more than this per-image mean F1
     ema: float = 0.0  # >0: keep an exponential moving average of the weights with this decay, and ship it
     person_gate: tuple[float, float] | None = None  # (lo, hi) of skinmask.gate, stored with the weights (prior nets)
+    threshold_tie: float = 0.0  # >0: the highest threshold whose mean held-out F1 is within this of the best
 
 
 @dataclass
@@ -690,13 +691,17 @@ def train(
             from .inference import load_model
 
             reference = load_model(cfg.no_worse_than, device="cpu")
-        thr, details = calibrate_threshold(model, scored, log=log, reference=reference, tolerance=cfg.tolerance)
+        thr, details = calibrate_threshold(model, scored, log=log, reference=reference, tolerance=cfg.tolerance,
+                                           tie=cfg.threshold_tie)
         meta.threshold = thr
         info["threshold_choice"] = ("maximises the mean over datasets of per-image F1 on their held-out splits: "
                                     + ", ".join(f"{d.name} ({d.heldout_name()})" for d in scored))
         info["metrics"] = {"heldout_f1_at_threshold": details["per_dataset"], "objective": details["objective"]}
         log(f"threshold {thr:.2f}: mean held-out F1 {details['objective']:.3f} "
             + " ".join(f"{k}={v:.3f}" for k, v in details["per_dataset"].items()))
+        if cfg.threshold_tie > 0:
+            info["threshold_choice"] += (f"; the highest threshold whose mean is within {cfg.threshold_tie:g} of the "
+                                         "best (fewer false alarms where the mean is flat)")
         if reference is not None:
             info["threshold_choice"] += (f"; among the thresholds where none is more than {cfg.tolerance:g} below "
                                          f"{cfg.no_worse_than} at its threshold {reference.threshold:.2f}")

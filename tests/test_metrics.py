@@ -84,6 +84,20 @@ def test_choose_threshold_floors_guard_a_dataset_against_regression():
     assert same == thr and not sinfo["guard_met"]
 
 
+def test_choose_threshold_tie_takes_the_highest_near_best_and_keeps_the_floors():
+    # "a" is best anywhere in [0.3, 0.9) (F1 1); "b" is slightly better low: the mean is nearly flat
+    prob = np.array([0.2, 0.3, 0.9, 0.95])
+    a = [sweep_counts(prob, np.array([0, 0, 1, 1], bool))]
+    b = [sweep_counts(np.array([0.2, 0.5, 0.7, 0.9]), np.array([0, 1, 1, 1], bool)),
+         sweep_counts(np.array([0.2, 0.35, 0.7, 0.9]), np.array([0, 0, 1, 1], bool))]
+    best, info = choose_threshold({"a": a, "b": b})
+    tied, tinfo = choose_threshold({"a": a, "b": b}, tie=0.1)
+    assert tied > best and tinfo["objective"] >= info["objective"] - 0.1 and tinfo["objective"] < info["objective"]
+    assert choose_threshold({"a": a, "b": b}, tie=0.0) == (best, info)
+    floored, finfo = choose_threshold({"a": a, "b": b}, floors={"b": info["per_dataset"]["b"]}, tie=0.1)
+    assert finfo["per_dataset"]["b"] >= info["per_dataset"]["b"] - 1e-9 and floored <= tied
+
+
 def test_small_regions_and_failure_counts_by_hand():
     from skinmask.metrics import FailureCounts, small_regions
 

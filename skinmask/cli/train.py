@@ -106,6 +106,9 @@ def train(
                                                                        "is dropped; ramped off up to HI, so close-ups "
                                                                        "keep theirs. The threshold is chosen with it.",
                                                                        show_default=False)] = None,
+    threshold_tie: Annotated[float, typer.Option("--threshold-tie", min=0.0, metavar="TOL", help="Choose the "
+                                                 "highest threshold whose mean held-out F1 is within TOL of the "
+                                                 "best (fewer false alarms where the mean is flat; 0 = the best).")] = 0.0,
     no_augment: Annotated[bool, typer.Option("--no-augment", help="Turn off augmentation.")] = False,
     threads: Annotated[int, typer.Option("--threads", min=1, help="CPU threads for torch.")] = 2,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the output file if it exists.")] = False,
@@ -159,7 +162,7 @@ def train(
                       person_paste=person_paste, prior_dropout=prior_dropout, closeups=closeups, head_zoom=heads,
                       person_negative_weight=person_negative_weight, hair_recolour=hair_recolour, closeup_prior=closeup_prior.value,
                       no_worse_than=no_worse_than, tolerance=tolerance, ema=ema,
-                      person_gate=None if person_gate is None else (float(person_gate[0]), float(person_gate[1])))
+                      threshold_tie=threshold_tie, person_gate=None if person_gate is None else (float(person_gate[0]), float(person_gate[1])))
     if epochs is not None:
         n_images = sum(len(d.select("train")) for d in labelled) + sum(len(d.select("train")) for d in negs)
         cfg.steps = max(1, round(epochs * n_images / batch))
