@@ -485,6 +485,17 @@ def _quick_f1(net, meta, val: dict[str, _Source], threshold: float = 0.5) -> dic
     return out
 
 
+def check_person_gate(arch: str, gate: tuple[float, float]) -> None:
+    """Refuse a person gate (``--person-gate LO HI``) an architecture cannot have, or shares out of order."""
+    from .archs import ARCHITECTURES
+
+    lo, hi = gate
+    if arch in ARCHITECTURES and not ARCHITECTURES[arch].prior:  # arch "" (not yet known): only the shares
+        raise UsageError(f"a person gate needs an architecture with a person prior; {arch!r} has none")
+    if not 0.0 <= lo < hi <= 1.0:
+        raise UsageError(f"person gate {lo:g} {hi:g}: expected LO HI skin shares with 0 <= LO < HI <= 1")
+
+
 def train(
     datasets: list[Dataset],
     negatives: list[Dataset],
@@ -526,12 +537,8 @@ def train(
         raise UsageError(f"--scale {cfg.scale} is outside 0.05..1")
     meta = WeightsMeta(arch=cfg.arch, input=spec, threshold=0.5, scale=cfg.scale)
     if cfg.person_gate is not None:
-        lo, hi = cfg.person_gate
-        if not ARCHITECTURES[cfg.arch].prior:
-            raise UsageError(f"a person gate needs an architecture with a person prior; {cfg.arch!r} has none")
-        if not 0.0 <= lo < hi <= 1.0:
-            raise UsageError(f"person gate {lo:g} {hi:g}: expected LO HI skin shares with 0 <= LO < HI <= 1")
-        meta.person_gate = (float(lo), float(hi))
+        check_person_gate(cfg.arch, cfg.person_gate)
+        meta.person_gate = (float(cfg.person_gate[0]), float(cfg.person_gate[1]))
     prior_fn = None
     if ARCHITECTURES[cfg.arch].prior:  # the person prior: the run-time network, its maps cached on disk
         from .prior import PriorCache, default_prior_spec, face_prior_specs, load_prior

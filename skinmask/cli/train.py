@@ -153,6 +153,10 @@ def train(
     negs = [open_dataset(d, negatives=True) for d in (negatives or [])]
     shares = _parse_weights(weight or [], [d.name for d in labelled])
     heads = _parse_weights(head_zoom or [], [d.name for d in labelled], "--head-zoom", "ccp=0.3")
+    if person_gate is not None:
+        from ..training import check_person_gate
+
+        check_person_gate("" if init else arch, person_gate)  # with --init the weights name the arch: train() checks it
     if any(p > 1 for p in heads.values()):
         raise UsageError(f"--head-zoom: a probability is at most 1, not {max(heads.values()):g}")
     cfg = TrainConfig(arch=arch, scale=scale, steps=steps, batch=batch, crop=crop, lr=lr, seed=seed,
