@@ -16,12 +16,13 @@ OUT=${OUT:-models}
 # default (softconv-ctx), the regression guard of issue 13, and of those the highest within 0.001 of that best
 # mean (fewer false alarms where the mean is flat). It is chosen with the person gate in place (session 10): in a
 # frame whose skin share is at most 5 %, skin outside the person prior is dropped, ramped off by 15 %, so a
-# close-up keeps its skin (skinmask/gate.py). The gate acts after the network: the tensors are those of the
-# same line without it. About 25 min on one thread (session 9).
+# close-up keeps its skin (skinmask/gate.py); and every frame where the shipped face networks find a face and the
+# person covers at least 20 % of it is gated fully (a portrait whose backdrop is called skin). The gate acts
+# after the network: the tensors are those of the same line without it. About 25 min on one thread (session 9).
 skinmask train $SETS $D/cihp --negatives $D/backgrounds --arch softconv-ms-prior --scale 0.4 --steps 6000 --batch 16 --crop 128 \
     --dice 1 --color-aug 0 --hair-weight 3 --person-paste 0.2 --closeups 0.3 --prior-dropout 0.3 --weight abdomen=2 \
-    --ema 0.998 --no-worse-than softconv-ctx --person-gate 0.05 0.15 --threshold-tie 0.001 --seed 0 --threads 1 \
-    -o "$OUT/softconv-ms-prior.safetensors" --overwrite
+    --ema 0.998 --no-worse-than softconv-ctx --person-gate 0.05 0.15 --gate-faces 0.2 --threshold-tie 0.001 \
+    --seed 0 --threads 1 -o "$OUT/softconv-ms-prior.safetensors" --overwrite
 # The session-3 default (--weights softconv-ctx): the context net at working scale 0.4, BCE + per-crop soft Dice.
 skinmask train $SETS --negatives $D/backgrounds --arch softconv-ctx --scale 0.4 --steps 4000 --batch 24 --dice 1 --color-aug 0 --seed 0 --threads 1 \
     -o "$OUT/softconv-ctx.safetensors" --overwrite

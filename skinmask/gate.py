@@ -6,6 +6,11 @@ apart is how much of the frame the network itself calls skin: a few per cent in 
 close-up. So each frame's gate weight ramps from 1 (skin share at or below ``lo``) to 0 (at or above ``hi``),
 and a pixel's probability outside the person is scaled by ``1 - weight``. Inside the person nothing changes.
 
+With a third value, ``faces`` (a person share), a frame is also gated fully wherever the weights' face networks
+find a face and the person prior covers at least that share of it: a portrait or group photo whose backdrop
+the net calls skin so widely that its skin share looks like a close-up's. The face map is then the prior
+maps' second channel.
+
 The share is that of the network's own probabilities at even odds (:data:`GATE_LEVEL`), not at the mask
 threshold, so the threshold can be calibrated with the gate in place. The weights' metadata holds ``lo`` and
 ``hi`` (:attr:`skinmask.weights.WeightsMeta.person_gate`); every command applies it through
@@ -27,11 +32,19 @@ def gate_weights(probs: np.ndarray, lo: float, hi: float) -> np.ndarray:
     return np.clip((hi - share) / (hi - lo), 0.0, 1.0).astype(np.float32)
 
 
-def apply_person_gate(probs: np.ndarray, prior: np.ndarray, lo: float, hi: float) -> np.ndarray:
+def apply_person_gate(probs: np.ndarray, prior: np.ndarray, lo: float, hi: float,
+                      faces: float | None = None) -> np.ndarray:
     """Probabilities (B, h, w) with skin outside the person scaled by 1 - the frame's gate weight. ``prior``:
-    the uint8 prior maps the network read, (B, h, w) or (B, h, w, K) with the person map first."""
+    uint8 prior maps, (B, h, w) or (B, h, w, K) with the person map first (and the face map second, which
+    ``faces`` needs: see the module's docstring)."""
     person = prior[..., 0] if prior.ndim == 4 else prior
     weights = gate_weights(probs, lo, hi)
+    if faces is not None:
+        if prior.ndim != 4 or prior.shape[-1] < 2:
+            raise ValueError("a face-confirmed gate needs the face map as the prior maps' second channel")
+        found = prior[..., 1].reshape(len(prior), -1).max(axis=1) > 0
+        scene = (person >= PERSON_LEVEL).mean(axis=(1, 2)) >= faces
+        weights = np.where(found & scene, np.float32(1.0), weights)
     if not weights.any():
         return probs
     keep = np.where(person >= PERSON_LEVEL, np.float32(1.0), (1.0 - weights)[:, None, None])

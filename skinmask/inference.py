@@ -125,10 +125,18 @@ class SkinModel:
         if prior is None:
             prior = self.priors(frames, stream)
         engine = self._engine()
-        probs = engine.probabilities(frames) if prior is None else engine.probabilities(frames, prior)  # (B, h, w)
+        net_prior = self._net_prior(prior)
+        probs = engine.probabilities(frames) if prior is None else engine.probabilities(frames, net_prior)  # (B, h, w)
         if gate:
             probs = self._gate(probs, prior)
         return probs if stream is None else stream.smooth(frames, probs)
+
+    def _net_prior(self, prior: np.ndarray | None) -> np.ndarray | None:
+        """The prior maps the network reads: all of them, or the person map alone where the face map is only for
+        the person gate (a net that takes no face map, with a face-confirmed gate)."""
+        if prior is None or prior.ndim != 4 or ARCHITECTURES[self.meta.arch].face:
+            return prior
+        return np.ascontiguousarray(prior[..., 0])
 
     def _gate(self, probs: np.ndarray, prior: np.ndarray | None) -> np.ndarray:
         """Whole frames' probabilities through the weights' person gate (:mod:`skinmask.gate`), if they have one."""
@@ -150,7 +158,7 @@ class SkinModel:
         small = self._to_working(frames)
         prior, engine = self.priors(small, stream), self._engine()
         prob, acts = (engine.probabilities_and_activations(small) if prior is None
-                      else engine.probabilities_and_activations(small, prior))
+                      else engine.probabilities_and_activations(small, self._net_prior(prior)))
         prob = self._gate(prob, prior)
         return (prob if stream is None else stream.smooth(small, prob)), acts
 

@@ -98,6 +98,7 @@ class TrainConfig:
     tolerance: float = 0.01  # ... by more than this per-image mean F1
     ema: float = 0.0  # >0: keep an exponential moving average of the weights with this decay, and ship it
     person_gate: tuple[float, float] | None = None  # (lo, hi) of skinmask.gate, stored with the weights (prior nets)
+    gate_faces: float | None = None  # the gate also gates frames with a face and at least this person share
     threshold_tie: float = 0.0  # >0: the highest threshold whose mean held-out F1 is within this of the best
 
 
@@ -485,15 +486,20 @@ def _quick_f1(net, meta, val: dict[str, _Source], threshold: float = 0.5) -> dic
     return out
 
 
-def check_person_gate(arch: str, gate: tuple[float, float]) -> None:
-    """Refuse a person gate (``--person-gate LO HI``) an architecture cannot have, or shares out of order."""
+def check_person_gate(arch: str, gate: tuple[float, float] | None, faces: float | None = None) -> None:
+    """Refuse a person gate (``--person-gate LO HI``, ``--gate-faces SHARE``) an architecture cannot have, or
+    shares out of order."""
     from .archs import ARCHITECTURES
 
+    if gate is None:
+        raise UsageError("--gate-faces needs --person-gate LO HI")
     lo, hi = gate
     if arch in ARCHITECTURES and not ARCHITECTURES[arch].prior:  # arch "" (not yet known): only the shares
         raise UsageError(f"a person gate needs an architecture with a person prior; {arch!r} has none")
     if not 0.0 <= lo < hi <= 1.0:
         raise UsageError(f"person gate {lo:g} {hi:g}: expected LO HI skin shares with 0 <= LO < HI <= 1")
+    if faces is not None and not 0.0 <= faces <= 1.0:
+        raise UsageError(f"--gate-faces {faces:g}: expected a person share in 0..1")
 
 
 def train(
@@ -536,20 +542,23 @@ def train(
     if not 0.05 <= cfg.scale <= 1.0:
         raise UsageError(f"--scale {cfg.scale} is outside 0.05..1")
     meta = WeightsMeta(arch=cfg.arch, input=spec, threshold=0.5, scale=cfg.scale)
-    if cfg.person_gate is not None:
-        check_person_gate(cfg.arch, cfg.person_gate)
-        meta.person_gate = (float(cfg.person_gate[0]), float(cfg.person_gate[1]))
+    if cfg.person_gate is not None or cfg.gate_faces is not None:
+        check_person_gate(cfg.arch, cfg.person_gate, cfg.gate_faces)
+        meta.person_gate = tuple(float(v) for v in cfg.person_gate) + (
+            () if cfg.gate_faces is None else (float(cfg.gate_faces),))
     prior_fn = None
     if ARCHITECTURES[cfg.arch].prior:  # the person prior: the run-time network, its maps cached on disk
         from .prior import PriorCache, default_prior_spec, face_prior_specs, load_prior
 
         meta.prior = init_meta.prior if cfg.init else default_prior_spec()
-        if ARCHITECTURES[cfg.arch].face:
-            meta.face_prior = init_meta.face_prior if cfg.init else face_prior_specs()
-        prior_fn = PriorCache(load_prior(meta.prior, meta.face_prior, threads=1))
+        if ARCHITECTURES[cfg.arch].face or cfg.gate_faces is not None:  # a face map for the net, or for the gate
+            meta.face_prior = (init_meta.face_prior if cfg.init else None) or face_prior_specs()
+        net_faces = meta.face_prior if ARCHITECTURES[cfg.arch].face else None
+        prior_fn = PriorCache(load_prior(meta.prior, net_faces, threads=1))
         log(f"person prior: {meta.prior.network} ({meta.prior.file}), maps cached in {prior_fn.folder}")
         if meta.face_prior:
-            log("face map: " + " + ".join(s.network for s in meta.face_prior))
+            log("face map" + ("" if net_faces else " (for the person gate)") + ": "
+                + " + ".join(s.network for s in meta.face_prior))
 
     # --- data
     hair = cfg.hair_weight != 1.0 or cfg.hair_recolour > 0
@@ -692,7 +701,7 @@ def train(
         from .inference import SkinModel
 
         model = SkinModel(net=net, meta=meta, device=torch.device("cpu"),
-                          prior=prior_fn.prior if prior_fn is not None else None)
+                          prior=prior_fn.prior if prior_fn is not None and cfg.gate_faces is None else None)
         reference = None
         if cfg.no_worse_than:
             from .inference import load_model

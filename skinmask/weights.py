@@ -46,7 +46,7 @@ class WeightsMeta:
     info: dict[str, Any] = field(default_factory=dict)
     prior: PriorSpec | None = None  # the person prior network, for architectures that take one
     face_prior: tuple[PriorSpec, ...] | None = None  # the face detector and mesh, for architectures taking a face map
-    person_gate: tuple[float, float] | None = None  # (lo, hi) skin shares of skinmask.gate, for prior architectures
+    person_gate: tuple[float, ...] | None = None  # (lo, hi[, faces]) of skinmask.gate, for prior architectures
 
     def to_strings(self) -> dict[str, str]:
         out = {
@@ -91,11 +91,17 @@ class WeightsMeta:
         if ARCHITECTURES[arch].prior != (prior is not None):
             raise WeightsError(f"architecture {arch!r} " + ("takes a person prior but the metadata names no prior "
                                "network" if prior is None else "takes no prior, yet the metadata names one"), path)
-        if ARCHITECTURES[arch].face != (face is not None):
-            raise WeightsError(f"architecture {arch!r} " + ("takes a face map but the metadata names no face networks"
-                               if face is None else "takes no face map, yet the metadata names face networks"), path)
-        if gate is not None and (len(gate) != 2 or not 0.0 <= gate[0] < gate[1] <= 1.0):
-            raise WeightsError(f"person_gate {list(gate)} in metadata: expected [lo, hi] with 0 <= lo < hi <= 1", path)
+        gate_faces = gate is not None and len(gate) == 3
+        if ARCHITECTURES[arch].face and face is None:
+            raise WeightsError(f"architecture {arch!r} takes a face map but the metadata names no face networks", path)
+        if gate_faces and face is None:
+            raise WeightsError("the person gate looks for faces but the metadata names no face networks", path)
+        if face is not None and not (ARCHITECTURES[arch].face or gate_faces):
+            raise WeightsError(f"architecture {arch!r} takes no face map, yet the metadata names face networks", path)
+        if gate is not None and (len(gate) not in (2, 3) or not 0.0 <= gate[0] < gate[1] <= 1.0
+                                 or not all(0.0 <= v <= 1.0 for v in gate)):
+            raise WeightsError(f"person_gate {list(gate)} in metadata: expected [lo, hi] or [lo, hi, faces] with "
+                               "0 <= lo < hi <= 1 and 0 <= faces <= 1", path)
         if gate is not None and prior is None:
             raise WeightsError(f"architecture {arch!r} takes no person prior, yet the metadata asks for a person gate", path)
         if not 0.0 <= threshold <= 1.0:

@@ -71,3 +71,43 @@ def test_weights_carry_the_gate_and_every_command_path_applies_it(tmp_path: Path
         load_weights(save_weights(tmp_path / "b.safetensors", bad, replace(bmeta, person_gate=(0.1, 0.2))))
     with pytest.raises(WeightsError, match="expected \\[lo, hi\\]"):
         load_weights(save_weights(tmp_path / "c.safetensors", net, replace(meta, person_gate=(0.3, 0.2))))
+
+
+def test_a_face_in_a_large_person_gates_the_frame_whatever_its_skin_share():
+    close, prior = _frames(0.6)  # a skin share no ramp gates
+    face = np.zeros_like(prior)
+    stacked = np.stack([prior, face], axis=-1)
+    assert np.array_equal(apply_person_gate(close, stacked, 0.05, 0.15, faces=0.3), close)  # no face found
+    stacked[0, 10:20, 10:20, 1] = 255  # a face inside the person, who covers half of the frame
+    out = apply_person_gate(close, stacked, 0.05, 0.15, faces=0.3)
+    assert out[:, :, 50:].max() == 0.0 and np.array_equal(out[:, :, :50], close[:, :, :50])
+    assert np.array_equal(apply_person_gate(close, stacked, 0.05, 0.15, faces=0.6), close)  # person too small
+    with pytest.raises(ValueError, match="face map"):
+        apply_person_gate(close, prior, 0.05, 0.15, faces=0.3)
+
+
+def test_weights_with_a_face_confirmed_gate_name_the_face_networks_and_the_net_reads_the_person_map_only(tmp_path):
+    import cv2
+
+    from skinmask.inference import load_model
+    from skinmask.prior import face_prior_specs
+
+    net, meta = load_weights("default")
+    faced = save_weights(tmp_path / "f.safetensors", net,
+                         replace(meta, person_gate=(0.05, 0.15, 0.1), face_prior=face_prior_specs()))
+    img = cv2.imread(str(Path(__file__).resolve().parent.parent / "samples" / "astronaut.jpg"))
+    fast, ref = load_model(faced, "cpu", "onnxruntime"), load_model(faced, "cpu", "torch")
+    a, b = fast.working_probability_image(img), ref.working_probability_image(img)
+    assert np.abs(a - b).max() < 1e-5
+    plain = load_model(save_weights(tmp_path / "p.safetensors", net, replace(meta, person_gate=None)), "cpu", "onnxruntime")
+    p = plain.working_probability_image(img)
+    maps = fast.priors(fast._to_working(img[None]))[0]
+    assert maps.shape[-1] == 2 and maps[..., 1].any()  # the astronaut's face is found
+    person = maps[..., 0] >= 128
+    assert person.mean() >= 0.1 and p[~person].max() > 0.1  # a portrait, with some skin called outside the person
+    assert gate_weights(p[None], 0.05, 0.15)[0] == 0.0  # and a skin share (0.17) the ramp alone would not gate
+    assert a[~person].max() == 0.0 and np.allclose(a[person], p[person], atol=1e-6)  # a found face gates fully
+    with pytest.raises(WeightsError, match="names no face networks"):
+        load_weights(save_weights(tmp_path / "n.safetensors", net, replace(meta, person_gate=(0.05, 0.15, 0.1))))
+    with pytest.raises(WeightsError, match="takes no face map"):
+        load_weights(save_weights(tmp_path / "m.safetensors", net, replace(meta, face_prior=face_prior_specs())))

@@ -606,3 +606,18 @@ def test_cli_person_gate_errors(run_cli, synth, tmp_path):
     res = run_cli("train", root, "--person-gate", "0.05", "0.15", "-o", tmp_path / "w.safetensors")
     assert res.code == 2 and "needs an architecture with a person prior" in res.err
     assert not (tmp_path / "w.safetensors").exists()
+
+
+def test_a_face_confirmed_gate_names_the_face_networks_and_leaves_the_net_on_the_person_map(synth, tmp_path, monkeypatch):
+    from skinmask.prior import face_prior_specs
+
+    monkeypatch.setenv("SKINMASK_PRIOR_CACHE", str(tmp_path / "cache"))
+    ds, neg = synth
+    cfg = _cfg(arch="softconv-ms-prior", scale=1.0, steps=3, crop=32, batch=2)
+    plain = train(ds, neg, cfg, calibrate=False)
+    faced = train(ds, neg, replace(cfg, person_gate=(0.05, 0.15), gate_faces=0.2))
+    assert faced.meta.person_gate == (0.05, 0.15, 0.2) and faced.meta.face_prior == face_prior_specs()
+    for k, v in plain.model.state_dict().items():
+        assert torch.equal(v, faced.model.state_dict()[k]), k
+    with pytest.raises(Exception, match="--gate-faces needs --person-gate"):
+        train(ds, neg, replace(cfg, gate_faces=0.2))

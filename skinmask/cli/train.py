@@ -106,6 +106,12 @@ def train(
                                                                        "is dropped; ramped off up to HI, so close-ups "
                                                                        "keep theirs. The threshold is chosen with it.",
                                                                        show_default=False)] = None,
+    gate_faces: Annotated[Optional[float], typer.Option("--gate-faces", metavar="SHARE", help="With --person-gate: "
+                                                        "also gate every frame where the shipped face networks "
+                                                        "find a face and the person prior covers at least SHARE "
+                                                        "of it (portraits whose backdrop is called skin; the face "
+                                                        "networks are named in the weights).",
+                                                        show_default=False)] = None,
     threshold_tie: Annotated[float, typer.Option("--threshold-tie", min=0.0, metavar="TOL", help="Choose the "
                                                  "highest threshold whose mean held-out F1 is within TOL of the "
                                                  "best (fewer false alarms where the mean is flat; 0 = the best).")] = 0.0,
@@ -153,10 +159,11 @@ def train(
     negs = [open_dataset(d, negatives=True) for d in (negatives or [])]
     shares = _parse_weights(weight or [], [d.name for d in labelled])
     heads = _parse_weights(head_zoom or [], [d.name for d in labelled], "--head-zoom", "ccp=0.3")
-    if person_gate is not None:
+    if person_gate is not None or gate_faces is not None:
         from ..training import check_person_gate
 
-        check_person_gate("" if init else arch, person_gate)  # with --init the weights name the arch: train() checks it
+        # with --init the weights name the arch: train() checks it
+        check_person_gate("" if init else arch, person_gate, gate_faces)
     if any(p > 1 for p in heads.values()):
         raise UsageError(f"--head-zoom: a probability is at most 1, not {max(heads.values()):g}")
     cfg = TrainConfig(arch=arch, scale=scale, steps=steps, batch=batch, crop=crop, lr=lr, seed=seed,
@@ -166,7 +173,8 @@ def train(
                       person_paste=person_paste, prior_dropout=prior_dropout, closeups=closeups, head_zoom=heads,
                       person_negative_weight=person_negative_weight, hair_recolour=hair_recolour, closeup_prior=closeup_prior.value,
                       no_worse_than=no_worse_than, tolerance=tolerance, ema=ema,
-                      threshold_tie=threshold_tie, person_gate=None if person_gate is None else (float(person_gate[0]), float(person_gate[1])))
+                      threshold_tie=threshold_tie, gate_faces=gate_faces,
+                      person_gate=None if person_gate is None else (float(person_gate[0]), float(person_gate[1])))
     if epochs is not None:
         n_images = sum(len(d.select("train")) for d in labelled) + sum(len(d.select("train")) for d in negs)
         cfg.steps = max(1, round(epochs * n_images / batch))
