@@ -13,6 +13,7 @@ from .devices import select_device
 from .engines import OnnxEngine, TorchEngine, pick
 from .errors import InputError
 from .gate import apply_person_gate
+from .hairzone import apply_hair_zone
 from .prior import PersonPrior, StackedPrior, load_prior
 from .temporal import FrameStream
 from .maps import (MAX_WORKING_PIXELS, MIN_WORKING_PIXELS, mask_from_working, resize_frames, resize_maps,
@@ -139,10 +140,15 @@ class SkinModel:
         return np.ascontiguousarray(prior[..., 0])
 
     def _gate(self, probs: np.ndarray, prior: np.ndarray | None) -> np.ndarray:
-        """Whole frames' probabilities through the weights' person gate (:mod:`skinmask.gate`), if they have one."""
-        if self.meta.person_gate is None or prior is None:
+        """Whole frames' probabilities through the weights' rules after the network, if they have any: the person
+        gate (:mod:`skinmask.gate`), then the hair zone (:mod:`skinmask.hairzone`)."""
+        if prior is None:
             return probs
-        return apply_person_gate(probs, prior, *self.meta.person_gate)
+        if self.meta.person_gate is not None:
+            probs = apply_person_gate(probs, prior, *self.meta.person_gate)
+        if self.meta.hair_zone is not None and prior.ndim == 4:
+            probs = apply_hair_zone(probs, prior[..., 1], self.meta.hair_zone)
+        return probs
 
     def probabilities_and_activations(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Probabilities (B, H, W) and the 32 tanh activation maps (B, 32, h, w), float32.

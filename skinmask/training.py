@@ -99,6 +99,7 @@ class TrainConfig:
     ema: float = 0.0  # >0: keep an exponential moving average of the weights with this decay, and ship it
     person_gate: tuple[float, float] | None = None  # (lo, hi) of skinmask.gate, stored with the weights (prior nets)
     gate_faces: float | None = None  # the gate also gates frames with a face and at least this person share
+    hair_zone: tuple[float, float, float, float] | None = None  # skinmask.hairzone's geometry, stored with the weights
     threshold_tie: float = 0.0  # >0: the highest threshold whose mean held-out F1 is within this of the best
 
 
@@ -502,6 +503,18 @@ def check_person_gate(arch: str, gate: tuple[float, float] | None, faces: float 
         raise UsageError(f"--gate-faces {faces:g}: expected a person share in 0..1")
 
 
+def check_hair_zone(arch: str, zone: tuple[float, float, float, float]) -> None:
+    """Refuse a hair zone (``--hair-zone ABOVE SIDE BELOW FOREHEAD``) an architecture cannot have, or out of range."""
+    from .archs import ARCHITECTURES
+
+    if arch in ARCHITECTURES and not ARCHITECTURES[arch].prior:  # arch "" (not yet known): only the numbers
+        raise UsageError(f"a hair zone needs an architecture with a person prior (the face map comes with it); "
+                         f"{arch!r} has none")
+    if len(zone) != 4 or not all(0.0 <= v <= 2.0 for v in zone):
+        raise UsageError(f"--hair-zone {' '.join(f'{v:g}' for v in zone)}: expected ABOVE SIDE BELOW FOREHEAD, "
+                         "each in 0..2 (face heights or widths)")
+
+
 def train(
     datasets: list[Dataset],
     negatives: list[Dataset],
@@ -546,18 +559,21 @@ def train(
         check_person_gate(cfg.arch, cfg.person_gate, cfg.gate_faces)
         meta.person_gate = tuple(float(v) for v in cfg.person_gate) + (
             () if cfg.gate_faces is None else (float(cfg.gate_faces),))
+    if cfg.hair_zone is not None:
+        check_hair_zone(cfg.arch, cfg.hair_zone)
+        meta.hair_zone = tuple(float(v) for v in cfg.hair_zone)
     prior_fn = None
     if ARCHITECTURES[cfg.arch].prior:  # the person prior: the run-time network, its maps cached on disk
         from .prior import PriorCache, default_prior_spec, face_prior_specs, load_prior
 
         meta.prior = init_meta.prior if cfg.init else default_prior_spec()
-        if ARCHITECTURES[cfg.arch].face or cfg.gate_faces is not None:  # a face map for the net, or for the gate
+        if ARCHITECTURES[cfg.arch].face or meta.face_rules:  # a face map for the net, or for the rules after it
             meta.face_prior = (init_meta.face_prior if cfg.init else None) or face_prior_specs()
         net_faces = meta.face_prior if ARCHITECTURES[cfg.arch].face else None
         prior_fn = PriorCache(load_prior(meta.prior, net_faces, threads=1))
         log(f"person prior: {meta.prior.network} ({meta.prior.file}), maps cached in {prior_fn.folder}")
         if meta.face_prior:
-            log("face map" + ("" if net_faces else " (for the person gate)") + ": "
+            log("face map" + ("" if net_faces else " (for the rules after the network)") + ": "
                 + " + ".join(s.network for s in meta.face_prior))
 
     # --- data
@@ -701,7 +717,7 @@ def train(
         from .inference import SkinModel
 
         model = SkinModel(net=net, meta=meta, device=torch.device("cpu"),
-                          prior=prior_fn.prior if prior_fn is not None and cfg.gate_faces is None else None)
+                          prior=prior_fn.prior if prior_fn is not None and not meta.face_rules else None)
         reference = None
         if cfg.no_worse_than:
             from .inference import load_model

@@ -47,6 +47,12 @@ class WeightsMeta:
     prior: PriorSpec | None = None  # the person prior network, for architectures that take one
     face_prior: tuple[PriorSpec, ...] | None = None  # the face detector and mesh, for architectures taking a face map
     person_gate: tuple[float, ...] | None = None  # (lo, hi[, faces]) of skinmask.gate, for prior architectures
+    hair_zone: tuple[float, ...] | None = None  # (above, side, below, forehead) of skinmask.hairzone (face networks)
+
+    @property
+    def face_rules(self) -> bool:
+        """Whether a rule after the network reads the face map: the face-confirmed gate or the hair zone."""
+        return (self.person_gate is not None and len(self.person_gate) == 3) or self.hair_zone is not None
 
     def to_strings(self) -> dict[str, str]:
         out = {
@@ -63,6 +69,8 @@ class WeightsMeta:
             out["face_prior"] = json.dumps([s.to_dict() for s in self.face_prior], sort_keys=True)
         if self.person_gate is not None:
             out["person_gate"] = json.dumps([float(v) for v in self.person_gate])
+        if self.hair_zone is not None:
+            out["hair_zone"] = json.dumps([float(v) for v in self.hair_zone])
         return out
 
     @classmethod
@@ -84,6 +92,7 @@ class WeightsMeta:
             face = (tuple(PriorSpec.from_dict(d) for d in json.loads(meta["face_prior"]))
                     if "face_prior" in meta else None)
             gate = tuple(float(v) for v in json.loads(meta["person_gate"])) if "person_gate" in meta else None
+            hair = tuple(float(v) for v in json.loads(meta["hair_zone"])) if "hair_zone" in meta else None
         except (KeyError, ValueError, TypeError) as exc:
             raise WeightsError(f"bad metadata ({type(exc).__name__}: {exc})", path) from None
         if arch not in ARCHITECTURES:
@@ -96,20 +105,27 @@ class WeightsMeta:
             raise WeightsError(f"architecture {arch!r} takes a face map but the metadata names no face networks", path)
         if gate_faces and face is None:
             raise WeightsError("the person gate looks for faces but the metadata names no face networks", path)
-        if face is not None and not (ARCHITECTURES[arch].face or gate_faces):
+        if hair is not None and face is None:
+            raise WeightsError("the hair zone needs the face networks but the metadata names none", path)
+        if face is not None and not (ARCHITECTURES[arch].face or gate_faces or hair is not None):
             raise WeightsError(f"architecture {arch!r} takes no face map, yet the metadata names face networks", path)
+        if hair is not None and (len(hair) != 4 or not all(0.0 <= v <= 2.0 for v in hair)):
+            raise WeightsError(f"hair_zone {list(hair)} in metadata: expected [above, side, below, forehead], "
+                               "each in 0..2 (face heights or widths)", path)
         if gate is not None and (len(gate) not in (2, 3) or not 0.0 <= gate[0] < gate[1] <= 1.0
                                  or not all(0.0 <= v <= 1.0 for v in gate)):
             raise WeightsError(f"person_gate {list(gate)} in metadata: expected [lo, hi] or [lo, hi, faces] with "
                                "0 <= lo < hi <= 1 and 0 <= faces <= 1", path)
         if gate is not None and prior is None:
             raise WeightsError(f"architecture {arch!r} takes no person prior, yet the metadata asks for a person gate", path)
+        if hair is not None and prior is None:
+            raise WeightsError(f"architecture {arch!r} takes no person prior, yet the metadata asks for a hair zone", path)
         if not 0.0 <= threshold <= 1.0:
             raise WeightsError(f"threshold {threshold} in metadata is outside 0..1", path)
         if not 0.05 <= scale <= 1.0:
             raise WeightsError(f"scale {scale} in metadata is outside 0.05..1", path)
         return cls(arch=arch, input=inp, threshold=threshold, scale=scale, info=info, prior=prior, face_prior=face,
-                   person_gate=gate)
+                   person_gate=gate, hair_zone=hair)
 
 
 def shipped_models_dir() -> Path:

@@ -621,3 +621,29 @@ def test_a_face_confirmed_gate_names_the_face_networks_and_leaves_the_net_on_the
         assert torch.equal(v, faced.model.state_dict()[k]), k
     with pytest.raises(Exception, match="--gate-faces needs --person-gate"):
         train(ds, neg, replace(cfg, gate_faces=0.2))
+
+
+def test_a_hair_zone_is_stored_with_the_face_networks_and_changes_no_weight(synth, tmp_path, monkeypatch):
+    from skinmask.prior import face_prior_specs
+
+    monkeypatch.setenv("SKINMASK_PRIOR_CACHE", str(tmp_path / "cache"))
+    ds, neg = synth
+    cfg = _cfg(arch="softconv-ms-prior", scale=1.0, steps=3, crop=32, batch=2)
+    plain = train(ds, neg, cfg, calibrate=False)
+    zoned = train(ds, neg, replace(cfg, hair_zone=(0.6, 0.35, 0.15, 0.2)))
+    assert zoned.meta.hair_zone == (0.6, 0.35, 0.15, 0.2) and zoned.meta.face_prior == face_prior_specs()
+    assert zoned.meta.person_gate is None and zoned.meta.info["config"]["hair_zone"] == (0.6, 0.35, 0.15, 0.2)
+    for k, v in plain.model.state_dict().items():  # a rule after the network: training is untouched
+        assert torch.equal(v, zoned.model.state_dict()[k]), k
+    with pytest.raises(Exception, match="hair zone needs an architecture with a person prior"):
+        train(ds, neg, replace(cfg, arch="softconv-ctx", hair_zone=(0.6, 0.35, 0.15, 0.2)))
+
+
+def test_cli_hair_zone_errors(run_cli, synth, tmp_path):
+    root = synth[0][0].root
+    res = run_cli("train", root, "--arch", "softconv-ms-prior", "--hair-zone", "0.6", "0.35", "0.15", "5",
+                  "-o", tmp_path / "w.safetensors")
+    assert res.code == 2 and "each in 0..2" in res.err and "Traceback" not in res.err
+    res = run_cli("train", root, "--hair-zone", "0.6", "0.35", "0.15", "0.2", "-o", tmp_path / "w.safetensors")
+    assert res.code == 2 and "needs an architecture with a person prior" in res.err
+    assert not (tmp_path / "w.safetensors").exists()

@@ -112,6 +112,11 @@ def train(
                                                         "of it (portraits whose backdrop is called skin; the face "
                                                         "networks are named in the weights).",
                                                         show_default=False)] = None,
+    hair_zone: Annotated[Optional[tuple[float, float, float, float]], typer.Option(
+        "--hair-zone", metavar="ABOVE SIDE BELOW FOREHEAD", help="Store a hair zone with the weights (prior nets): "
+        "around every face the shipped face networks find, from ABOVE face heights over the face's top to BELOW "
+        "under it and SIDE face widths beside it, less the face and FOREHEAD face heights above it, nothing is "
+        "skin (light hair). The threshold is chosen with it.", show_default=False)] = None,
     threshold_tie: Annotated[float, typer.Option("--threshold-tie", min=0.0, metavar="TOL", help="Choose the "
                                                  "highest threshold whose mean held-out F1 is within TOL of the "
                                                  "best (fewer false alarms where the mean is flat; 0 = the best).")] = 0.0,
@@ -164,6 +169,10 @@ def train(
 
         # with --init the weights name the arch: train() checks it
         check_person_gate("" if init else arch, person_gate, gate_faces)
+    if hair_zone is not None:
+        from ..training import check_hair_zone
+
+        check_hair_zone("" if init else arch, hair_zone)
     if any(p > 1 for p in heads.values()):
         raise UsageError(f"--head-zoom: a probability is at most 1, not {max(heads.values()):g}")
     cfg = TrainConfig(arch=arch, scale=scale, steps=steps, batch=batch, crop=crop, lr=lr, seed=seed,
@@ -174,6 +183,7 @@ def train(
                       person_negative_weight=person_negative_weight, hair_recolour=hair_recolour, closeup_prior=closeup_prior.value,
                       no_worse_than=no_worse_than, tolerance=tolerance, ema=ema,
                       threshold_tie=threshold_tie, gate_faces=gate_faces,
+                      hair_zone=None if hair_zone is None else tuple(float(v) for v in hair_zone),
                       person_gate=None if person_gate is None else (float(person_gate[0]), float(person_gate[1])))
     if epochs is not None:
         n_images = sum(len(d.select("train")) for d in labelled) + sum(len(d.select("train")) for d in negs)
