@@ -11,6 +11,12 @@ from skinmask.gate import apply_person_gate, gate_weights
 from skinmask.weights import load_weights, save_weights
 
 
+def _ungated_default():
+    """The shipped default's network and metadata with no person gate and no face networks."""
+    net, meta = load_weights("default")
+    return net, replace(meta, person_gate=None, face_prior=None)
+
+
 def _frames(skin_share: float) -> tuple[np.ndarray, np.ndarray]:
     """One 100x100 frame: a person in the left half (prior 255), skin called over ``skin_share`` of the frame,
     half inside the person and half outside (probability 0.9), 0.1 elsewhere."""
@@ -50,11 +56,11 @@ def test_weights_carry_the_gate_and_every_command_path_applies_it(tmp_path: Path
     from skinmask.inference import load_model
     from skinmask.temporal import FrameStream
 
-    net, meta = load_weights("default")
+    net, meta = _ungated_default()
     gated = save_weights(tmp_path / "g.safetensors", net, replace(meta, person_gate=(0.5, 0.9)))
     assert load_weights(gated)[1].person_gate == (0.5, 0.9)
     img = np.random.default_rng(0).integers(0, 256, (120, 160, 3), dtype=np.uint8)  # noise: no person in it
-    plain = load_model("default", "cpu", "onnxruntime")
+    plain = load_model(save_weights(tmp_path / "u.safetensors", net, meta), "cpu", "onnxruntime")
     fast, ref = load_model(gated, "cpu", "onnxruntime"), load_model(gated, "cpu", "torch")
     p, a, b = plain.working_probability_image(img), fast.working_probability_image(img), ref.working_probability_image(img)
     prior = plain.priors(plain._to_working(img[None]))[0]
@@ -92,7 +98,7 @@ def test_weights_with_a_face_confirmed_gate_name_the_face_networks_and_the_net_r
     from skinmask.inference import load_model
     from skinmask.prior import face_prior_specs
 
-    net, meta = load_weights("default")
+    net, meta = _ungated_default()
     faced = save_weights(tmp_path / "f.safetensors", net,
                          replace(meta, person_gate=(0.05, 0.15, 0.1), face_prior=face_prior_specs()))
     img = cv2.imread(str(Path(__file__).resolve().parent.parent / "samples" / "astronaut.jpg"))
