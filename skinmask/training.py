@@ -540,6 +540,8 @@ def train(
     reuse_freed_memory()  # see skinmask.heap
     t0 = time.time()
 
+    if cfg.steps == 0 and not cfg.init:
+        raise UsageError("--steps 0 keeps the weights it starts from: it needs --init WEIGHTS")
     if cfg.init:
         net, init_meta = load_weights(cfg.init)
         cfg.arch = init_meta.arch
@@ -630,7 +632,7 @@ def train(
 
         averaged = AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema))
     sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / 100) * 0.5 * (1 + math.cos(math.pi * min(s, cfg.steps) / cfg.steps)))
+        opt, lambda s: min(1.0, (s + 1) / 100) * 0.5 * (1 + math.cos(math.pi * min(s, cfg.steps) / max(1, cfg.steps))))
     pos_w = torch.tensor(cfg.pos_weight)
     history: list[dict] = []
     running = None
@@ -711,6 +713,8 @@ def train(
         "torch": torch.__version__,
         "machine": platform.machine(),
     }
+    if cfg.init:  # where the weights came from: the metadata of the file fine-tuned (or, with 0 steps, re-gated)
+        info["init_info"] = init_meta.info
     meta.info = info
     if calibrate:
         from .evaluation import calibrate_threshold

@@ -36,7 +36,8 @@ def train(
     arch: Annotated[str, typer.Option("--arch", help=f"Architecture: {', '.join(ARCHITECTURES)}.")] = "softconv-ctx",
     scale: Annotated[float, typer.Option("--scale", help="Working scale: the network runs on frames resized by this "
                                          "factor (0.05..1), in training and in inference.")] = 0.4,
-    steps: Annotated[int, typer.Option("--steps", min=1, help="Optimiser steps.")] = 4000,
+    steps: Annotated[int, typer.Option("--steps", min=0, help="Optimiser steps (0, with --init: keep the "
+                                       "weights and only store the gate and choose the threshold).")] = 4000,
     epochs: Annotated[Optional[float], typer.Option(
         "--epochs", min=0.01, help="Instead of --steps: passes over the training images (one crop per image per "
         "pass).", show_default=False)] = None,
