@@ -19,6 +19,11 @@ OUT=${OUT:-models}
 # close-up keeps its skin (skinmask/gate.py); and every frame where the shipped face networks find a face and the
 # person covers at least 20 % of it is gated fully (a portrait whose backdrop is called skin). The gate acts
 # after the network: the tensors are those of the same line without it. About 25 min on one thread (session 9).
+# Float results depend on the CPU: sessions 7-10 re-made the same tensors (run L0) with this line; session 11's
+# machine (an Intel Xeon) gives another draw of the recipe (see models/README.md, "Session 11"). The shipped file
+# keeps L0's tensors: session 11 added the face-confirmed gate to session 10's file with
+#   skinmask train $SETS --init models/softconv-ms-prior.safetensors --steps 0 --person-gate 0.05 0.15 \
+#       --gate-faces 0.2 --no-worse-than softconv-ctx --threshold-tie 0.001 --seed 0 --threads 1 -o OUT --overwrite
 skinmask train $SETS $D/cihp --negatives $D/backgrounds --arch softconv-ms-prior --scale 0.4 --steps 6000 --batch 16 --crop 128 \
     --dice 1 --color-aug 0 --hair-weight 3 --person-paste 0.2 --closeups 0.3 --prior-dropout 0.3 --weight abdomen=2 \
     --ema 0.998 --no-worse-than softconv-ctx --person-gate 0.05 0.15 --gate-faces 0.2 --threshold-tie 0.001 \
