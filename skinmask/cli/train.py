@@ -170,6 +170,8 @@ def train(
 
         # with --init the weights name the arch: train() checks it
         check_person_gate("" if init else arch, person_gate, gate_faces)
+    if steps == 0 and not init and epochs is None:
+        raise UsageError("--steps 0 keeps the weights it starts from: it needs --init WEIGHTS")
     if hair_zone is not None:
         from ..training import check_hair_zone
 
