@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from skinmask.errors import WeightsError
-from skinmask.gate import apply_person_gate, gate_weights
+from skinmask.gate import MIN_PERSON_SHARE, apply_person_gate, gate_weights
 from skinmask.weights import load_weights, save_weights
 
 
@@ -59,19 +59,25 @@ def test_weights_carry_the_gate_and_every_command_path_applies_it(tmp_path: Path
     net, meta = _ungated_default()
     gated = save_weights(tmp_path / "g.safetensors", net, replace(meta, person_gate=(0.5, 0.9)))
     assert load_weights(gated)[1].person_gate == (0.5, 0.9)
-    img = np.random.default_rng(0).integers(0, 256, (120, 160, 3), dtype=np.uint8)  # noise: no person in it
+    import cv2
+
+    img = cv2.imread(str(Path(__file__).resolve().parent.parent / "samples" / "astronaut.jpg"))  # a person
     plain = load_model(save_weights(tmp_path / "u.safetensors", net, meta), "cpu", "onnxruntime")
     fast, ref = load_model(gated, "cpu", "onnxruntime"), load_model(gated, "cpu", "torch")
     p, a, b = plain.working_probability_image(img), fast.working_probability_image(img), ref.working_probability_image(img)
     prior = plain.priors(plain._to_working(img[None]))[0]
     outside = prior < 128
-    assert outside.mean() > 0.9 and np.abs(a - b).max() < 1e-5
+    assert 0.2 < outside.mean() < 0.9 and np.abs(a - b).max() < 1e-5
     w = gate_weights(p[None], 0.5, 0.9)[0]
-    assert w > 0.5  # little of a noise frame is skin: a scene
+    assert w > 0.5 and p[outside].max() > 0.5  # under half of the frame is skin: a scene, with skin outside
     np.testing.assert_allclose(a[outside], p[outside] * (1 - w), atol=1e-6)
+    np.testing.assert_allclose(a[~outside], p[~outside], atol=1e-6)
+    noise = np.random.default_rng(0).integers(0, 256, (120, 160, 3), dtype=np.uint8)  # no person in it: no gate
+    assert (plain.priors(plain._to_working(noise[None]))[0] >= 128).mean() < MIN_PERSON_SHARE
+    assert np.abs(fast.working_probability_image(noise) - plain.working_probability_image(noise)).max() < 1e-6
     stream = FrameStream()
     video = fast.working_probabilities(np.stack([img, img]), stream)
-    assert np.abs(video[0] - a).max() < 1e-5  # the first frame of a stream: the same gated map
+    assert np.abs(video[0] - fast.working_probabilities(img[None])[0]).max() < 1e-5  # the first frame of a stream: the same gated map
     with pytest.raises(WeightsError, match="takes no person prior"):
         bad, bmeta = load_weights("softconv-ctx")
         load_weights(save_weights(tmp_path / "b.safetensors", bad, replace(bmeta, person_gate=(0.1, 0.2))))
@@ -117,3 +123,14 @@ def test_weights_with_a_face_confirmed_gate_name_the_face_networks_and_the_net_r
         load_weights(save_weights(tmp_path / "n.safetensors", net, replace(meta, person_gate=(0.05, 0.15, 0.1))))
     with pytest.raises(WeightsError, match="takes no face map"):
         load_weights(save_weights(tmp_path / "m.safetensors", net, replace(meta, face_prior=face_prior_specs())))
+
+
+def test_no_person_found_no_gate_and_a_few_people_a_partial_one():
+    scene, prior = _frames(0.04)
+    empty = np.zeros_like(prior)
+    assert np.array_equal(apply_person_gate(scene, empty, 0.05, 0.15), scene)  # nobody to keep: nothing dropped
+    few = np.zeros_like(prior)
+    few[0, :5, :10] = 255  # a person over 0.5 % of the frame: half the gate
+    out = apply_person_gate(scene, few, 0.05, 0.15)
+    np.testing.assert_allclose(out[0, :4, 10:], 0.45, atol=1e-6)  # skin outside the person: 0.9 x (1 - 0.5)
+    assert np.array_equal(out[0, :4, :10], scene[0, :4, :10])  # inside: kept
