@@ -15,15 +15,22 @@ threshold with it in place.
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
 MARGIN = 0.05  # the hull is widened by this share of its width before the zone is cut around it
 MIN_FACE_PIXELS = 16  # smaller face-map regions (at the working size) get no zone
+MAX_REACH = 2.0  # each of the four numbers is at most this many face heights or widths
+
+
+def valid_zone(zone: tuple[float, ...]) -> bool:
+    """Whether ``zone`` is (above, side, below, forehead), each in 0..MAX_REACH: what weights may store."""
+    return len(zone) == 4 and all(0.0 <= v <= MAX_REACH for v in zone)
 
 
 def hair_zone(face: np.ndarray, above: float, side: float, below: float, forehead: float) -> np.ndarray:
     """bool (h, w): the hair zone of every face in one face map (h, w) uint8 (> 0 inside a face)."""
+    import cv2
+
     boxes, kept = np.zeros(face.shape, bool), np.zeros(face.shape, bool)
     n, labels, stats, _ = cv2.connectedComponentsWithStats((face > 0).astype(np.uint8), connectivity=8)
     for c in range(1, n):

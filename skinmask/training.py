@@ -215,8 +215,8 @@ def load_source(ds: Dataset, split: str, scale: float, weight: float, log: Calla
         points.append(_points(ycrcb_mask(img) if ds.negatives else mf > 0.5))
         if prior is None and hair_mask is None:
             aux.append(None)
-            if full is not None:
-                windows.append((*(_head(*full, None, img.shape[:2]) or ()), 0.0))
+            if full is not None and (head := _head(*full, None, img.shape[:2])) is not None:
+                windows.append((*head, 0.0))
             continue
         maps = prior(s.image, img) if prior is not None else None
         a = np.zeros((*img.shape[:2], 1 + (1 if maps is None or maps.ndim == 2 else maps.shape[2])), np.uint8)
@@ -225,13 +225,12 @@ def load_source(ds: Dataset, split: str, scale: float, weight: float, log: Calla
         if maps is not None:
             a[..., 1:] = maps.reshape(*img.shape[:2], -1)
         aux.append(a)
-        if full is not None:
-            windows.append((*(_head(*full, a, img.shape[:2]) or ()), frame_person_share(a[..., 1])))
-    heads_found = [t for t in windows if len(t) == 5]
+        if full is not None and (head := _head(*full, a, img.shape[:2])) is not None:
+            windows.append((*head, frame_person_share(a[..., 1])))
     if log:
-        log(f"loaded {ds.name} [{split}]: {len(images)} images" + (f", {len(heads_found)} head windows" if heads else ""))
+        log(f"loaded {ds.name} [{split}]: {len(images)} images" + (f", {len(windows)} head windows" if heads else ""))
     return _Source(ds.name, images, masks, points, weight, ds.negatives, aux if any(x is not None for x in aux) else None,
-                   heads_found or None)
+                   windows or None)
 
 
 # ----------------------------------------------------------------------------- augmentation
@@ -506,11 +505,12 @@ def check_person_gate(arch: str, gate: tuple[float, float] | None, faces: float 
 def check_hair_zone(arch: str, zone: tuple[float, float, float, float]) -> None:
     """Refuse a hair zone (``--hair-zone ABOVE SIDE BELOW FOREHEAD``) an architecture cannot have, or out of range."""
     from .archs import ARCHITECTURES
+    from .hairzone import valid_zone
 
     if arch in ARCHITECTURES and not ARCHITECTURES[arch].prior:  # arch "" (not yet known): only the numbers
         raise UsageError(f"a hair zone needs an architecture with a person prior (the face map comes with it); "
                          f"{arch!r} has none")
-    if len(zone) != 4 or not all(0.0 <= v <= 2.0 for v in zone):
+    if not valid_zone(zone):
         raise UsageError(f"--hair-zone {' '.join(f'{v:g}' for v in zone)}: expected ABOVE SIDE BELOW FOREHEAD, "
                          "each in 0..2 (face heights or widths)")
 

@@ -11,6 +11,7 @@ import numpy as np
 
 from .archs import ARCHITECTURES, state_shapes
 from .errors import WeightsError
+from .hairzone import valid_zone
 from .prior import PriorSpec
 
 if TYPE_CHECKING:  # torch loads only where a torch network is built (the onnxruntime engine never needs it)
@@ -109,7 +110,7 @@ class WeightsMeta:
             raise WeightsError("the hair zone needs the face networks but the metadata names none", path)
         if face is not None and not (ARCHITECTURES[arch].face or gate_faces or hair is not None):
             raise WeightsError(f"architecture {arch!r} takes no face map, yet the metadata names face networks", path)
-        if hair is not None and (len(hair) != 4 or not all(0.0 <= v <= 2.0 for v in hair)):
+        if hair is not None and not valid_zone(hair):
             raise WeightsError(f"hair_zone {list(hair)} in metadata: expected [above, side, below, forehead], "
                                "each in 0..2 (face heights or widths)", path)
         if gate is not None and (len(gate) not in (2, 3) or not 0.0 <= gate[0] < gate[1] <= 1.0
