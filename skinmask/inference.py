@@ -12,6 +12,7 @@ from .archs import ARCHITECTURES, receptive_radius
 from .devices import select_device
 from .engines import OnnxEngine, TorchEngine, pick
 from .errors import InputError
+from .finepass import crop_frame, crop_prior, merge_fine, people_crop, small_people
 from .gate import apply_person_gate
 from .hairzone import apply_hair_zone
 from .prior import PersonPrior, StackedPrior, load_prior
@@ -108,7 +109,7 @@ class SkinModel:
 
         ``stream``: consecutive frames of one video (:class:`skinmask.temporal.FrameStream`): the
         person prior is reused between refreshes and the maps are smoothed over time."""
-        return self._run(self._to_working(frames), stream)
+        return self._run(self._to_working(frames), stream, originals=frames)
 
     def _to_working(self, frames: np.ndarray) -> np.ndarray:
         """Frames (B, H, W, 3) resized to the working size (the same array at scale 1)."""
@@ -121,16 +122,39 @@ class SkinModel:
         return self.prior.maps(frames) if stream is None else stream.priors(frames, self.prior.maps)
 
     def _run(self, frames: np.ndarray, stream: FrameStream | None = None, prior: np.ndarray | None = None,
-             gate: bool = True) -> np.ndarray:
-        """Working probabilities of working frames; ``gate=False`` leaves the person gate to the caller (tiles)."""
+             gate: bool = True, originals: np.ndarray | None = None) -> np.ndarray:
+        """Working probabilities of working frames; ``gate=False`` leaves the person gate to the caller (tiles).
+        ``originals``: the same frames at full size, for the fine pass (weights that have one)."""
         if prior is None:
             prior = self.priors(frames, stream)
         engine = self._engine()
         net_prior = self._net_prior(prior)
         probs = engine.probabilities(frames) if prior is None else engine.probabilities(frames, net_prior)  # (B, h, w)
         if gate:
-            probs = self._gate(probs, prior)
+            probs = self._rules(probs, prior, originals)
         return probs if stream is None else stream.smooth(frames, probs)
+
+    def _rules(self, raw: np.ndarray, prior: np.ndarray | None, originals: np.ndarray | None) -> np.ndarray:
+        """Whole frames' network probabilities through the weights' rules: the gate and hair zone, then (given the
+        full-size frames) the fine pass in frames of small people (:mod:`skinmask.finepass`)."""
+        probs = self._gate(raw, prior)
+        if prior is None or originals is None or self.meta.fine_pass is None:
+            return probs
+        max_height, max_skin, factor = self.meta.fine_pass
+        person = prior[..., 0] if prior.ndim == 4 else prior
+        face = prior[..., 1] if prior.ndim == 4 else None
+        scale = self.working_scale(*originals.shape[1:3])
+        out = None
+        for b in range(len(raw)):
+            if not small_people(raw[b], person[b], max_height, max_skin, None if face is None else face[b]):
+                continue
+            crop = people_crop(person[b], originals.shape[1:3], scale, factor)
+            if crop is None:
+                continue
+            fine = self._run(crop_frame(originals[b], crop)[None], prior=crop_prior(prior[b], crop)[None])[0]
+            out = probs.copy() if out is None else out
+            out[b] = merge_fine(probs[b], person[b], fine, crop)
+        return probs if out is None else out
 
     def _net_prior(self, prior: np.ndarray | None) -> np.ndarray | None:
         """The prior maps the network reads: all of them, or the person map alone where the face map is only for
@@ -165,7 +189,7 @@ class SkinModel:
         prior, engine = self.priors(small, stream), self._engine()
         prob, acts = (engine.probabilities_and_activations(small) if prior is None
                       else engine.probabilities_and_activations(small, self._net_prior(prior)))
-        prob = self._gate(prob, prior)
+        prob = self._rules(prob, prior, frames)
         return (prob if stream is None else stream.smooth(small, prob)), acts
 
     def working_scale(self, height: int, width: int) -> float:
@@ -203,7 +227,7 @@ class SkinModel:
                 part = None if prior is None else np.ascontiguousarray(prior[:, ya:yb, xa:xb])
                 tile = self._run(np.ascontiguousarray(small[None, ya:yb, xa:xb]), prior=part, gate=False)[0]
                 out[y0:y1, x0:x1] = tile[y0 - ya : y1 - ya, x0 - xa : x1 - xa]
-        return self._gate(out[None], prior)[0]  # the gate weighs the whole image's skin share, not a tile's
+        return self._rules(out[None], prior, bgr[None])[0]  # the gate weighs the whole image's skin share, not a tile's
 
 
 def load_model(weights: str | Path | None = None, device: str = "auto", engine: str = "auto") -> SkinModel:

@@ -100,6 +100,7 @@ class TrainConfig:
     person_gate: tuple[float, float] | None = None  # (lo, hi) of skinmask.gate, stored with the weights (prior nets)
     gate_faces: float | None = None  # the gate also gates frames with a face and at least this person share
     hair_zone: tuple[float, float, float, float] | None = None  # skinmask.hairzone's geometry, stored with the weights
+    fine_pass: tuple[float, float, float] | None = None  # skinmask.finepass's rule, stored with the weights
     threshold_tie: float = 0.0  # >0: the highest threshold whose mean held-out F1 is within this of the best
 
 
@@ -515,6 +516,19 @@ def check_hair_zone(arch: str, zone: tuple[float, float, float, float]) -> None:
                          "each in 0..2 (face heights or widths)")
 
 
+def check_fine_pass(arch: str, values: tuple[float, float, float]) -> None:
+    """Refuse a fine pass (``--fine-pass MAX_HEIGHT MAX_SKIN FACTOR``) an architecture cannot have, or out of range."""
+    from .archs import ARCHITECTURES
+    from .finepass import MAX_FACTOR, valid_fine_pass
+
+    if arch in ARCHITECTURES and not ARCHITECTURES[arch].prior:  # arch "" (not yet known): only the numbers
+        raise UsageError(f"a fine pass needs an architecture with a person prior (it works inside the people); "
+                         f"{arch!r} has none")
+    if not valid_fine_pass(values):
+        raise UsageError(f"--fine-pass {' '.join(f'{v:g}' for v in values)}: expected MAX_HEIGHT MAX_SKIN FACTOR "
+                         f"with 0 < MAX_HEIGHT <= 1, 0 < MAX_SKIN <= 1 and 1 < FACTOR <= {MAX_FACTOR:g}")
+
+
 def train(
     datasets: list[Dataset],
     negatives: list[Dataset],
@@ -564,6 +578,9 @@ def train(
     if cfg.hair_zone is not None:
         check_hair_zone(cfg.arch, cfg.hair_zone)
         meta.hair_zone = tuple(float(v) for v in cfg.hair_zone)
+    if cfg.fine_pass is not None:
+        check_fine_pass(cfg.arch, cfg.fine_pass)
+        meta.fine_pass = tuple(float(v) for v in cfg.fine_pass)
     prior_fn = None
     if ARCHITECTURES[cfg.arch].prior:  # the person prior: the run-time network, its maps cached on disk
         from .prior import PriorCache, default_prior_spec, face_prior_specs, load_prior

@@ -11,6 +11,7 @@ import numpy as np
 
 from .archs import ARCHITECTURES, state_shapes
 from .errors import WeightsError
+from .finepass import valid_fine_pass
 from .hairzone import valid_zone
 from .prior import PriorSpec
 
@@ -49,6 +50,7 @@ class WeightsMeta:
     face_prior: tuple[PriorSpec, ...] | None = None  # the face detector and mesh, for architectures taking a face map
     person_gate: tuple[float, ...] | None = None  # (lo, hi[, faces]) of skinmask.gate, for prior architectures
     hair_zone: tuple[float, ...] | None = None  # (above, side, below, forehead) of skinmask.hairzone (face networks)
+    fine_pass: tuple[float, ...] | None = None  # (max_height, max_skin, factor) of skinmask.finepass (prior networks)
 
     @property
     def face_rules(self) -> bool:
@@ -72,6 +74,8 @@ class WeightsMeta:
             out["person_gate"] = json.dumps([float(v) for v in self.person_gate])
         if self.hair_zone is not None:
             out["hair_zone"] = json.dumps([float(v) for v in self.hair_zone])
+        if self.fine_pass is not None:
+            out["fine_pass"] = json.dumps([float(v) for v in self.fine_pass])
         return out
 
     @classmethod
@@ -94,6 +98,7 @@ class WeightsMeta:
                     if "face_prior" in meta else None)
             gate = tuple(float(v) for v in json.loads(meta["person_gate"])) if "person_gate" in meta else None
             hair = tuple(float(v) for v in json.loads(meta["hair_zone"])) if "hair_zone" in meta else None
+            fine = tuple(float(v) for v in json.loads(meta["fine_pass"])) if "fine_pass" in meta else None
         except (KeyError, ValueError, TypeError) as exc:
             raise WeightsError(f"bad metadata ({type(exc).__name__}: {exc})", path) from None
         if arch not in ARCHITECTURES:
@@ -121,12 +126,17 @@ class WeightsMeta:
             raise WeightsError(f"architecture {arch!r} takes no person prior, yet the metadata asks for a person gate", path)
         if hair is not None and prior is None:
             raise WeightsError(f"architecture {arch!r} takes no person prior, yet the metadata asks for a hair zone", path)
+        if fine is not None and not valid_fine_pass(fine):
+            raise WeightsError(f"fine_pass {list(fine)} in metadata: expected [max_height, max_skin, factor] with "
+                               "0 < max_height <= 1, 0 < max_skin <= 1 and 1 < factor <= 4", path)
+        if fine is not None and prior is None:
+            raise WeightsError(f"architecture {arch!r} takes no person prior, yet the metadata asks for a fine pass", path)
         if not 0.0 <= threshold <= 1.0:
             raise WeightsError(f"threshold {threshold} in metadata is outside 0..1", path)
         if not 0.05 <= scale <= 1.0:
             raise WeightsError(f"scale {scale} in metadata is outside 0.05..1", path)
         return cls(arch=arch, input=inp, threshold=threshold, scale=scale, info=info, prior=prior, face_prior=face,
-                   person_gate=gate, hair_zone=hair)
+                   person_gate=gate, hair_zone=hair, fine_pass=fine)
 
 
 def shipped_models_dir() -> Path:

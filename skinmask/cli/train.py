@@ -118,6 +118,12 @@ def train(
         "around every face the shipped face networks find, from ABOVE face heights over the face's top to BELOW "
         "under it and SIDE face widths beside it, less the face and FOREHEAD face heights above it, nothing is "
         "skin (light hair). The threshold is chosen with it.", show_default=False)] = None,
+    fine_pass: Annotated[Optional[tuple[float, float, float]], typer.Option(
+        "--fine-pass", metavar="MAX_HEIGHT MAX_SKIN FACTOR", help="Store a fine pass with the weights (prior nets): "
+        "a frame where the person prior finds people, all shorter than MAX_HEIGHT of it, the net calls under "
+        "MAX_SKIN of it skin and the face networks (if named) find no face is worked on again inside the people "
+        "at FACTOR times the working scale (small, distant people). The threshold is chosen with it.",
+        show_default=False)] = None,
     threshold_tie: Annotated[float, typer.Option("--threshold-tie", min=0.0, metavar="TOL", help="Choose the "
                                                  "highest threshold whose mean held-out F1 is within TOL of the "
                                                  "best (fewer false alarms where the mean is flat; 0 = the best).")] = 0.0,
@@ -176,6 +182,10 @@ def train(
         from ..training import check_hair_zone
 
         check_hair_zone("" if init else arch, hair_zone)
+    if fine_pass is not None:
+        from ..training import check_fine_pass
+
+        check_fine_pass("" if init else arch, fine_pass)
     if any(p > 1 for p in heads.values()):
         raise UsageError(f"--head-zoom: a probability is at most 1, not {max(heads.values()):g}")
     cfg = TrainConfig(arch=arch, scale=scale, steps=steps, batch=batch, crop=crop, lr=lr, seed=seed,
@@ -187,6 +197,7 @@ def train(
                       no_worse_than=no_worse_than, tolerance=tolerance, ema=ema,
                       threshold_tie=threshold_tie, gate_faces=gate_faces,
                       hair_zone=None if hair_zone is None else tuple(float(v) for v in hair_zone),
+                      fine_pass=None if fine_pass is None else tuple(float(v) for v in fine_pass),
                       person_gate=None if person_gate is None else (float(person_gate[0]), float(person_gate[1])))
     if epochs is not None:
         n_images = sum(len(d.select("train")) for d in labelled) + sum(len(d.select("train")) for d in negs)

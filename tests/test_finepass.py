@@ -1,0 +1,118 @@
+"""The fine pass (skinmask.finepass): frames of small people are worked on again, finer, inside the people."""
+
+from dataclasses import replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from skinmask.errors import WeightsError
+from skinmask.finepass import crop_prior, merge_fine, people_crop, small_people
+from skinmask.weights import load_weights, save_weights
+
+from .conftest import SAMPLE_IMAGE
+
+RULE = (0.7, 0.2, 2.5)
+
+
+def _person_map(boxes: list[tuple[int, int, int, int]], shape=(200, 300)) -> np.ndarray:
+    person = np.zeros(shape, np.uint8)
+    for y0, y1, x0, x1 in boxes:
+        person[y0:y1, x0:x1] = 255
+    return person
+
+
+def test_small_people_are_found_people_all_short_with_little_skin_and_no_face():
+    probs = np.full((200, 300), 0.1, np.float32)
+    people = _person_map([(100, 180, 20, 50), (90, 190, 200, 240)])  # two people, 80 and 100 of 200 rows tall
+    assert small_people(probs, people, 0.7, 0.2)
+    assert not small_people(probs, _person_map([(10, 190, 20, 60)]), 0.7, 0.2)  # one of them is 180 rows tall
+    assert not small_people(probs, _person_map([(10, 190, 20, 60)] + [(100, 180, 200, 230)]), 0.7, 0.2)
+    assert not small_people(probs, np.zeros_like(people), 0.7, 0.2)  # no one found
+    assert not small_people(probs, _person_map([(100, 105, 20, 25)]), 0.7, 0.2)  # under 1 % of the frame: no one
+    skin = probs.copy()
+    skin[:50] = 0.9  # a quarter of the frame called skin: not a scene of small people (a close-up's fragments)
+    assert not small_people(skin, people, 0.7, 0.2) and small_people(skin, people, 0.7, 0.3)
+    face = np.zeros_like(people)
+    assert small_people(probs, people, 0.7, 0.2, face)
+    face[110:120, 30:40] = 255  # the face networks find a face: the people are large enough for the working scale
+    assert not small_people(probs, people, 0.7, 0.2, face)
+    specks = people.copy()
+    specks[5, ::10] = 255  # single pixels (under MIN_REGION of the frame) are not people
+    assert small_people(probs, specks, 0.7, 0.2)
+    specks[:, 299] = 255  # a column of 200 pixels (0.3 % of the frame) is a region, and it is the frame's height
+    assert not small_people(probs, specks, 0.7, 0.2)
+
+
+def test_the_people_crop_covers_them_with_a_margin_in_working_and_full_pixels():
+    person = _person_map([(100, 180, 20, 50), (90, 190, 200, 240)])
+    crop = people_crop(person, (500, 750), 0.4, 2.5)
+    y0, y1, x0, x1 = crop.work
+    assert y0 < 90 and y1 > 190 - 1 and x0 < 20 and x1 > 240 - 1 and (y1 - y0) < 200 and (x1 - x0) < 300
+    fy0, fy1, fx0, fx1 = crop.full
+    assert (fy0, fx0) == (y0 * 500 // 200, x0 * 750 // 300) and fy1 >= y1 * 2.5 and fx1 >= x1 * 2.5
+    assert crop.size == (fy1 - fy0, fx1 - fx0)  # 2.5 x 0.4: full size
+    half = people_crop(person, (500, 750), 0.2, 2.5)
+    assert half.size == (round((fy1 - fy0) * 0.5), round((fx1 - fx0) * 0.5))
+    assert people_crop(person, (200, 300), 1.0, 2.5) is None  # already at full size: nothing finer
+
+
+def test_the_fine_map_comes_back_inside_the_person_and_nothing_outside():
+    person = _person_map([(100, 180, 20, 50)])
+    crop = people_crop(person, (200, 300), 0.4, 2.5)
+    prior = np.stack([person, np.zeros_like(person)], axis=-1)
+    cut = crop_prior(prior, crop)
+    assert cut.shape == crop.size + (2,) and cut.dtype == np.uint8 and cut[..., 0].max() == 255
+    fine = np.full(crop.size, 0.8, np.float32)
+    out = merge_fine(np.full((200, 300), 0.5, np.float32), person, fine, crop)
+    assert out.shape == (200, 300) and np.allclose(out[person >= 128], 0.8) and out[person < 128].max() == 0.0
+
+
+def _room() -> np.ndarray:
+    """Two half-size astronauts standing in a grey room twice as wide as the sample (512 x 1024)."""
+    img = cv2.imread(str(SAMPLE_IMAGE))
+    tile = cv2.resize(img, (256, 256), interpolation=cv2.INTER_AREA)
+    room = np.full((512, 1024, 3), 90, np.uint8)
+    room[256:, 100:356] = tile
+    room[256:, 600:856] = tile
+    return room
+
+
+def test_weights_carry_the_fine_pass_and_every_path_applies_it(tmp_path: Path):
+    """In a room of small people the fine pass changes the map inside them and drops the rest, alike in both
+    engines, in stills and in the first frame of a video stream; a frame of one large person is unchanged."""
+    from skinmask.inference import load_model
+    from skinmask.temporal import FrameStream
+
+    net, meta = load_weights("default")
+    path = save_weights(tmp_path / "f.safetensors", net, replace(meta, fine_pass=RULE))
+    assert load_weights(path)[1].fine_pass == RULE
+    plain = load_model("default", "cpu", "onnxruntime")
+    fast, ref = load_model(path, "cpu", "onnxruntime"), load_model(path, "cpu", "torch")
+    room = _room()
+    small = plain._to_working(room[None])
+    prior = plain.priors(small)[0]
+    assert small_people(plain.working_probability_image(room), prior[..., 0], *RULE[:2], prior[..., 1])
+    p, a, b = plain.working_probability_image(room), fast.working_probability_image(room), ref.working_probability_image(room)
+    inside = prior[..., 0] >= 128
+    assert a.shape == p.shape and np.abs(a - b).max() < 1e-4
+    assert a[~inside].max() == 0.0
+    assert np.abs(a - p)[inside].mean() > 0.01  # worked on again at full size inside the people
+    video = fast.working_probabilities(np.stack([room, room]), FrameStream())
+    assert np.abs(video[0] - a).max() < 1e-5
+    one = cv2.imread(str(SAMPLE_IMAGE))  # one person filling the frame: not small
+    assert np.array_equal(fast.working_probability_image(one), plain.working_probability_image(one))
+
+
+@pytest.mark.parametrize("values", [(0.7, 0.2), (0.0, 0.2, 2.5), (0.7, 1.5, 2.5), (0.7, 0.2, 1.0), (0.7, 0.2, 8.0)])
+def test_weights_with_a_bad_fine_pass_are_refused(tmp_path: Path, values):
+    net, meta = load_weights("default")
+    with pytest.raises(WeightsError, match="fine_pass"):
+        load_weights(save_weights(tmp_path / "b.safetensors", net, replace(meta, fine_pass=values)))
+
+
+def test_a_fine_pass_needs_a_person_prior(tmp_path: Path):
+    net, meta = load_weights("softconv-ctx")
+    with pytest.raises(WeightsError, match="no person prior"):
+        load_weights(save_weights(tmp_path / "c.safetensors", net, replace(meta, fine_pass=RULE)))
