@@ -5,7 +5,8 @@ photo at a distance are 4-8 pixels across, below what the net can see as a face.
 resolution costs 6x and loses HGR1's large hands (0.939 -> 0.765) and CCP's street photos (0.643 -> 0.459): the
 net is trained at its working scale. So only frames whose people are all small are worked on again: the person
 prior finds someone (at least :data:`~skinmask.gate.MIN_PERSON_SHARE` of the frame), every person region is
-shorter than ``max_height`` of the frame, the net calls less than ``max_skin`` of the frame skin (a close-up
+shorter than ``max_height`` of the frame and so is every region of skin inside them (a quarter of the frame:
+:data:`MAX_SKIN_REGION`; a face close to the camera, cut off by the frame, has a short person region), the net calls less than ``max_skin`` of the frame skin (a close-up
 of skin, where the segmenter sees fragments of a person, is not a scene of small people), and the weights' face
 networks (where they have them) find no face: BlazeFace finds faces from about 30 working pixels, and a group
 photo of seated people (short person regions, faces of 15-40 working pixels) is worked on best at the working
@@ -32,6 +33,7 @@ from .gate import GATE_LEVEL, MIN_PERSON_SHARE
 
 MARGIN = 0.03  # the people's box is widened by this share of the frame's size on each side
 MIN_REGION = 0.001  # person regions smaller than this share of the frame do not count as people
+MAX_SKIN_REGION = 0.25  # ...nor is a frame where a region of skin in a person is this tall a share of it (a close face)
 MAX_FACTOR = 4.0  # the finer scale is at most this many times the working scale
 
 
@@ -54,7 +56,10 @@ def small_people(probs: np.ndarray, person: np.ndarray, max_height: float, max_s
         return False
     n, _, stats, _ = cv2.connectedComponentsWithStats(found.astype(np.uint8), connectivity=8)
     regions = stats[1:][stats[1:, cv2.CC_STAT_AREA] >= MIN_REGION * found.size]
-    return len(regions) > 0 and int(regions[:, cv2.CC_STAT_HEIGHT].max()) < max_height * found.shape[0]
+    if len(regions) == 0 or int(regions[:, cv2.CC_STAT_HEIGHT].max()) >= max_height * found.shape[0]:
+        return False
+    n, _, stats, _ = cv2.connectedComponentsWithStats(((probs >= GATE_LEVEL) & found).astype(np.uint8), connectivity=8)
+    return n == 1 or int(stats[1:, cv2.CC_STAT_HEIGHT].max()) < MAX_SKIN_REGION * found.shape[0]
 
 
 @dataclass(frozen=True)

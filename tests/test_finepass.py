@@ -34,6 +34,11 @@ def test_small_people_are_found_people_all_short_with_little_skin_and_no_face():
     skin = probs.copy()
     skin[:50] = 0.9  # a quarter of the frame called skin: not a scene of small people (a close-up's fragments)
     assert not small_people(skin, people, 0.7, 0.2) and small_people(skin, people, 0.7, 0.3)
+    face_close = probs.copy()
+    face_close[100:160, 20:50] = 0.9  # a region of skin in a person 60 rows (30 %) tall: a face close to the camera
+    assert not small_people(face_close, people, 0.7, 0.2)
+    face_close[100:140, 20:50] = 0.1  # 20 rows (10 %): a small person's arm or face
+    assert small_people(face_close, people, 0.7, 0.2)
     face = np.zeros_like(people)
     assert small_people(probs, people, 0.7, 0.2, face)
     face[110:120, 30:40] = 255  # the face networks find a face: the people are large enough for the working scale
