@@ -1,23 +1,26 @@
-"""The fine pass: a frame whose people are all small is worked on again, at a finer scale, inside them.
+"""The fine pass: a frame of small people is worked on again, at a finer scale, where they are.
 
-At the working scale (0.4 of a photo, 640x360 of a 1080p frame) the faces of people in a meeting room or a group
-photo at a distance are 4-8 pixels across, below what the net can see as a face. Running every frame at full
-resolution costs 6x and loses HGR1's large hands (0.939 -> 0.765) and CCP's street photos (0.643 -> 0.459): the
-net is trained at its working scale. So only frames whose people are all small are worked on again: the person
-prior finds someone (at least :data:`~skinmask.gate.MIN_PERSON_SHARE` of the frame), every person region is
-shorter than ``max_height`` of the frame and so is every region of skin inside them (a quarter of the frame:
-:data:`MAX_SKIN_REGION`; a face close to the camera, cut off by the frame, has a short person region), the net calls less than ``max_skin`` of the frame skin (a close-up
-of skin, where the segmenter sees fragments of a person, is not a scene of small people), and the weights' face
-networks (where they have them) find no face: BlazeFace finds faces from about 30 working pixels, and a group
-photo of seated people (short person regions, faces of 15-40 working pixels) is worked on best at the working
-scale (the fine pass on CCP's street photos, faces 16-32 working pixels: 0.643 -> 0.46). In such a frame the
-box around all the people (plus :data:`MARGIN` of the frame) is cut from the full-size frame, resized to
-``factor`` times the working scale (at most 1), run through the net with its prior maps cropped and resized to
-match, brought back to the working size (``INTER_AREA``), and kept inside the person; outside the person the
-frame's skin is dropped (a scene: the person gate at full weight).
+At the working scale (0.4 of a photo, 640x360 of a 1080p frame) the faces of people in a meeting room or a distant
+group are 4-8 pixels across, below what the net can see as a face. Running every frame at full resolution costs
+6x and loses HGR1's large hands (0.939 -> 0.765) and CCP's street photos, faces of 16-32 working pixels (0.643 ->
+0.459): the net is trained at its working scale. So only frames of small people are worked on again, and only
+where they are. None of them has a face the weights' face networks find (BlazeFace finds faces from about 30
+working pixels: there the working scale serves), and either
 
-The weights' metadata holds the three numbers (:attr:`skinmask.weights.WeightsMeta.fine_pass`), so every command
-applies it through :class:`skinmask.inference.SkinModel`, and training calibrates the threshold with it in place.
+- the person prior finds people (at least :data:`~skinmask.gate.MIN_PERSON_SHARE` of the frame), every person
+  region is shorter than ``max_height`` of the frame, so is every region of skin inside them
+  (:data:`MAX_SKIN_REGION`: a face close to the camera, cut off by the frame, has a short person region), and the
+  net calls less than ``max_skin`` of the frame skin (not a close-up's fragments of a person): the people are
+  the target, and the rest of the frame is dropped (the person gate at full weight); or
+- it finds no one, and the net calls a little of the frame skin (:data:`NOBODY_MAX_SKIN`), in regions all short
+  (:data:`NOBODY_MAX_REGION`): people too small for the segmenter too. Those regions are the target, and the
+  rest of the frame is kept.
+
+The box around the target (plus :data:`MARGIN` of the frame) is cut from the full-size frame, resized to
+``factor`` times the working scale (at most 1), run through the net with its prior maps cut and resized to
+match, and brought back to the working size (``INTER_AREA``). The weights' metadata holds the three numbers
+(:attr:`skinmask.weights.WeightsMeta.fine_pass`), so every command applies them through
+:class:`skinmask.inference.SkinModel`, and training calibrates the threshold with them in place.
 Pure NumPy/OpenCV: this module decides and cuts; the model runs the net.
 """
 
@@ -34,6 +37,8 @@ from .gate import GATE_LEVEL, MIN_PERSON_SHARE
 MARGIN = 0.03  # the people's box is widened by this share of the frame's size on each side
 MIN_REGION = 0.001  # person regions smaller than this share of the frame do not count as people
 MAX_SKIN_REGION = 0.25  # ...nor is a frame where a region of skin in a person is this tall a share of it (a close face)
+NOBODY_MAX_SKIN = 0.1  # where no one is found: a frame under this share called skin, in regions all shorter than
+NOBODY_MAX_REGION = 0.15  # this share of its height, may hold people too small for the segmenter
 MAX_FACTOR = 4.0  # the finer scale is at most this many times the working scale
 
 
@@ -43,23 +48,46 @@ def valid_fine_pass(values: tuple[float, ...]) -> bool:
             and 1.0 < values[2] <= MAX_FACTOR)
 
 
-def small_people(probs: np.ndarray, person: np.ndarray, max_height: float, max_skin: float,
-                 face: np.ndarray | None = None) -> bool:
-    """Whether one working frame is a scene of small people: ``probs`` (h, w) float, ``person`` (h, w) uint8, and
-    the face map (h, w) uint8 where the weights have face networks (a face they find is large enough)."""
+@dataclass(frozen=True)
+class Target:
+    """The working pixels a fine pass is for: the people found (the rest of the frame is dropped), or, where the
+    segmenter finds no one, the small regions the net calls skin (the rest of the frame is kept)."""
+
+    mask: np.ndarray  # (h, w) bool
+    people: bool
+
+
+def _regions(mask: np.ndarray, min_share: float = 0.0) -> np.ndarray:
+    """Stats rows (x, y, w, h, area) of a bool mask's 8-connected regions of at least ``min_share`` of it."""
     import cv2
 
-    found = person >= PERSON_LEVEL
-    if found.mean() < MIN_PERSON_SHARE or (probs >= GATE_LEVEL).mean() >= max_skin:
-        return False
-    if face is not None and face.any():
-        return False
-    n, _, stats, _ = cv2.connectedComponentsWithStats(found.astype(np.uint8), connectivity=8)
-    regions = stats[1:][stats[1:, cv2.CC_STAT_AREA] >= MIN_REGION * found.size]
-    if len(regions) == 0 or int(regions[:, cv2.CC_STAT_HEIGHT].max()) >= max_height * found.shape[0]:
-        return False
-    n, _, stats, _ = cv2.connectedComponentsWithStats(((probs >= GATE_LEVEL) & found).astype(np.uint8), connectivity=8)
-    return n == 1 or int(stats[1:, cv2.CC_STAT_HEIGHT].max()) < MAX_SKIN_REGION * found.shape[0]
+    n, _, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    return stats[1:][stats[1:, cv2.CC_STAT_AREA] >= min_share * mask.size]
+
+
+def fine_region(probs: np.ndarray, person: np.ndarray, max_height: float, max_skin: float,
+                face: np.ndarray | None = None) -> Target | None:
+    """What of one working frame to work on again, or None where it is no scene of small people: ``probs`` (h, w)
+    float, ``person`` (h, w) uint8, and the face map (h, w) uint8 where the weights have face networks."""
+    if face is not None and face.any():  # a face found is large enough for the working scale
+        return None
+    h = probs.shape[0]
+    skin, found = probs >= GATE_LEVEL, person >= PERSON_LEVEL
+    if found.mean() < MIN_PERSON_SHARE:  # no one found: people too small for the segmenter too?
+        spots = _regions(skin)
+        if (len(spots) == 0 or skin.mean() >= NOBODY_MAX_SKIN
+                or int(spots[:, 3].max()) >= NOBODY_MAX_REGION * h):
+            return None
+        return Target(skin, people=False)
+    if skin.mean() >= max_skin:
+        return None
+    people = _regions(found, MIN_REGION)
+    if len(people) == 0 or int(people[:, 3].max()) >= max_height * h:
+        return None
+    spots = _regions(skin & found)
+    if len(spots) and int(spots[:, 3].max()) >= MAX_SKIN_REGION * h:
+        return None
+    return Target(found, people=True)
 
 
 @dataclass(frozen=True)
@@ -71,15 +99,15 @@ class Crop:
     size: tuple[int, int]  # (h, w) the crop is resized to for the fine pass
 
 
-def people_crop(person: np.ndarray, frame_shape: tuple[int, int], working_scale: float, factor: float) -> Crop | None:
-    """The box around every person region of a working person map (h, w), in working and full-frame pixels, and
-    the size the full-frame crop is worked on at (``factor`` x ``working_scale``, at most full size); None where
-    the finer scale would not be finer."""
-    h, w = person.shape
+def target_crop(target: np.ndarray, frame_shape: tuple[int, int], working_scale: float, factor: float) -> Crop | None:
+    """The box around a working frame's target pixels (h, w) bool, in working and full-frame pixels, and the size
+    the full-frame crop is worked on at (``factor`` x ``working_scale``, at most full size); None where the finer
+    scale would not be finer."""
+    h, w = target.shape
     fine = min(1.0, factor * working_scale)
     if fine <= working_scale * 1.01:
         return None
-    ys, xs = np.nonzero(person >= PERSON_LEVEL)
+    ys, xs = np.nonzero(target)
     my, mx = math.ceil(MARGIN * h), math.ceil(MARGIN * w)
     y0, y1 = max(0, int(ys.min()) - my), min(h, int(ys.max()) + 1 + my)
     x0, x1 = max(0, int(xs.min()) - mx), min(w, int(xs.max()) + 1 + mx)
@@ -116,13 +144,17 @@ def crop_prior(prior: np.ndarray, crop: Crop) -> np.ndarray:
     return np.stack(maps, axis=-1)
 
 
-def merge_fine(probs: np.ndarray, person: np.ndarray, fine: np.ndarray, crop: Crop) -> np.ndarray:
+def merge_fine(probs: np.ndarray, target: Target, fine: np.ndarray, crop: Crop) -> np.ndarray:
     """A working frame's probabilities (h, w) with the fine pass (at the crop's fine size) brought back to the
-    working size inside the person, and nothing outside it."""
+    working size: for people, inside them and nothing outside; where no one was found, over the whole box."""
     import cv2
 
     y0, y1, x0, x1 = crop.work
-    out = np.zeros_like(probs)
     back = cv2.resize(fine, (x1 - x0, y1 - y0), interpolation=cv2.INTER_AREA)
-    out[y0:y1, x0:x1] = np.where(person[y0:y1, x0:x1] >= PERSON_LEVEL, back, 0.0)
+    if not target.people:
+        out = probs.copy()
+        out[y0:y1, x0:x1] = back
+        return out
+    out = np.zeros_like(probs)
+    out[y0:y1, x0:x1] = np.where(target.mask[y0:y1, x0:x1], back, 0.0)
     return out

@@ -12,7 +12,7 @@ from .archs import ARCHITECTURES, receptive_radius
 from .devices import select_device
 from .engines import OnnxEngine, TorchEngine, pick
 from .errors import InputError
-from .finepass import crop_frame, crop_prior, merge_fine, people_crop, small_people
+from .finepass import crop_frame, crop_prior, fine_region, merge_fine, target_crop
 from .gate import apply_person_gate
 from .hairzone import apply_hair_zone
 from .prior import PersonPrior, StackedPrior, load_prior
@@ -146,14 +146,13 @@ class SkinModel:
         scale = self.working_scale(*originals.shape[1:3])
         out = None
         for b in range(len(raw)):
-            if not small_people(raw[b], person[b], max_height, max_skin, None if face is None else face[b]):
-                continue
-            crop = people_crop(person[b], originals.shape[1:3], scale, factor)
+            target = fine_region(raw[b], person[b], max_height, max_skin, None if face is None else face[b])
+            crop = None if target is None else target_crop(target.mask, originals.shape[1:3], scale, factor)
             if crop is None:
                 continue
             fine = self._run(crop_frame(originals[b], crop)[None], prior=crop_prior(prior[b], crop)[None])[0]
             out = probs.copy() if out is None else out
-            out[b] = merge_fine(probs[b], person[b], fine, crop)
+            out[b] = merge_fine(probs[b], target, fine, crop)
         return probs if out is None else out
 
     def _net_prior(self, prior: np.ndarray | None) -> np.ndarray | None:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from skinmask.errors import WeightsError
-from skinmask.finepass import crop_prior, merge_fine, people_crop, small_people
+from skinmask.finepass import Target, crop_prior, fine_region, merge_fine, target_crop
 from skinmask.weights import load_weights, save_weights
 
 from .conftest import SAMPLE_IMAGE
@@ -23,13 +23,19 @@ def _person_map(boxes: list[tuple[int, int, int, int]], shape=(200, 300)) -> np.
     return person
 
 
+def small_people(*args) -> bool:
+    """Whether fine_region calls the frame a scene of people the segmenter found."""
+    target = fine_region(*args)
+    return target is not None and target.people
+
+
 def test_small_people_are_found_people_all_short_with_little_skin_and_no_face():
     probs = np.full((200, 300), 0.1, np.float32)
     people = _person_map([(100, 180, 20, 50), (90, 190, 200, 240)])  # two people, 80 and 100 of 200 rows tall
     assert small_people(probs, people, 0.7, 0.2)
     assert not small_people(probs, _person_map([(10, 190, 20, 60)]), 0.7, 0.2)  # one of them is 180 rows tall
     assert not small_people(probs, _person_map([(10, 190, 20, 60)] + [(100, 180, 200, 230)]), 0.7, 0.2)
-    assert not small_people(probs, np.zeros_like(people), 0.7, 0.2)  # no one found
+    assert fine_region(probs, np.zeros_like(people), 0.7, 0.2) is None  # no one found, no skin
     assert not small_people(probs, _person_map([(100, 105, 20, 25)]), 0.7, 0.2)  # under 1 % of the frame: no one
     skin = probs.copy()
     skin[:50] = 0.9  # a quarter of the frame called skin: not a scene of small people (a close-up's fragments)
@@ -50,28 +56,52 @@ def test_small_people_are_found_people_all_short_with_little_skin_and_no_face():
     assert not small_people(probs, specks, 0.7, 0.2)
 
 
+def test_where_no_one_is_found_small_spots_of_skin_are_the_target():
+    nobody = np.zeros((200, 300), np.uint8)
+    probs = np.full((200, 300), 0.1, np.float32)
+    for y, x in [(50, 40), (60, 200), (150, 120)]:
+        probs[y:y + 12, x:x + 8] = 0.8  # three face-sized spots, 12 of 200 rows tall
+    target = fine_region(probs, nobody, 0.7, 0.2)
+    assert target is not None and not target.people and np.array_equal(target.mask, probs >= 0.5)
+    hand = probs.copy()
+    hand[60:120, 200:230] = 0.8  # one region 60 rows (30 %) tall: a hand or a face, large enough
+    assert fine_region(hand, nobody, 0.7, 0.2) is None
+    wide = probs.copy()
+    wide[::8] = 0.8  # thin stripes, each a region 1 row tall, but an eighth of the frame: too much of it
+    assert (wide >= 0.5).mean() > 0.1 and fine_region(wide, nobody, 0.7, 0.2) is None
+    face = np.zeros_like(nobody)
+    face[50:62, 40:48] = 255  # a face found
+    assert fine_region(probs, nobody, 0.7, 0.2, face) is None
+
+
 def test_the_people_crop_covers_them_with_a_margin_in_working_and_full_pixels():
-    person = _person_map([(100, 180, 20, 50), (90, 190, 200, 240)])
-    crop = people_crop(person, (500, 750), 0.4, 2.5)
+    person = _person_map([(100, 180, 20, 50), (90, 190, 200, 240)]) >= 128
+    crop = target_crop(person, (500, 750), 0.4, 2.5)
     y0, y1, x0, x1 = crop.work
     assert y0 < 90 and y1 > 190 - 1 and x0 < 20 and x1 > 240 - 1 and (y1 - y0) < 200 and (x1 - x0) < 300
     fy0, fy1, fx0, fx1 = crop.full
     assert (fy0, fx0) == (y0 * 500 // 200, x0 * 750 // 300) and fy1 >= y1 * 2.5 and fx1 >= x1 * 2.5
     assert crop.size == (fy1 - fy0, fx1 - fx0)  # 2.5 x 0.4: full size
-    half = people_crop(person, (500, 750), 0.2, 2.5)
+    half = target_crop(person, (500, 750), 0.2, 2.5)
     assert half.size == (round((fy1 - fy0) * 0.5), round((fx1 - fx0) * 0.5))
-    assert people_crop(person, (200, 300), 1.0, 2.5) is None  # already at full size: nothing finer
+    assert target_crop(person, (200, 300), 1.0, 2.5) is None  # already at full size: nothing finer
 
 
 def test_the_fine_map_comes_back_inside_the_person_and_nothing_outside():
     person = _person_map([(100, 180, 20, 50)])
-    crop = people_crop(person, (200, 300), 0.4, 2.5)
+    crop = target_crop(person >= 128, (200, 300), 0.4, 2.5)
     prior = np.stack([person, np.zeros_like(person)], axis=-1)
     cut = crop_prior(prior, crop)
     assert cut.shape == crop.size + (2,) and cut.dtype == np.uint8 and cut[..., 0].max() == 255
     fine = np.full(crop.size, 0.8, np.float32)
-    out = merge_fine(np.full((200, 300), 0.5, np.float32), person, fine, crop)
+    coarse = np.full((200, 300), 0.5, np.float32)
+    out = merge_fine(coarse, Target(person >= 128, people=True), fine, crop)
     assert out.shape == (200, 300) and np.allclose(out[person >= 128], 0.8) and out[person < 128].max() == 0.0
+    spots = merge_fine(coarse, Target(person >= 128, people=False), fine, crop)  # no one found: the box, the rest kept
+    y0, y1, x0, x1 = crop.work
+    box = np.zeros((200, 300), bool)
+    box[y0:y1, x0:x1] = True
+    assert np.allclose(spots[box], 0.8) and np.array_equal(spots[~box], coarse[~box])
 
 
 def _room() -> np.ndarray:
@@ -93,7 +123,7 @@ def test_weights_carry_the_fine_pass_and_every_path_applies_it(tmp_path: Path):
     net, meta = load_weights("default")
     path = save_weights(tmp_path / "f.safetensors", net, replace(meta, fine_pass=RULE))
     assert load_weights(path)[1].fine_pass == RULE
-    plain = load_model("default", "cpu", "onnxruntime")
+    plain = load_model(save_weights(tmp_path / "p.safetensors", net, replace(meta, fine_pass=None)), "cpu", "onnxruntime")
     fast, ref = load_model(path, "cpu", "onnxruntime"), load_model(path, "cpu", "torch")
     room = _room()
     small = plain._to_working(room[None])
@@ -121,3 +151,31 @@ def test_a_fine_pass_needs_a_person_prior(tmp_path: Path):
     net, meta = load_weights("softconv-ctx")
     with pytest.raises(WeightsError, match="no person prior"):
         load_weights(save_weights(tmp_path / "c.safetensors", net, replace(meta, fine_pass=RULE)))
+
+
+def test_people_too_small_for_the_segmenter_are_worked_on_again_and_the_rest_kept(tmp_path: Path):
+    """Four 64-pixel astronauts in a grey 640x480 frame: the segmenter finds no one, the net calls a few small
+    spots skin; the fine pass changes the map inside their box, alike in both engines, and keeps it outside."""
+    from skinmask.inference import load_model
+
+    net, meta = load_weights("default")
+    plain = load_model(save_weights(tmp_path / "p.safetensors", net, replace(meta, fine_pass=None)), "cpu", "onnxruntime")
+    path = save_weights(tmp_path / "f.safetensors", net, replace(meta, fine_pass=RULE))
+    fast, ref = load_model(path, "cpu", "onnxruntime"), load_model(path, "cpu", "torch")
+    tile = cv2.resize(cv2.imread(str(SAMPLE_IMAGE)), (64, 64), interpolation=cv2.INTER_AREA)
+    frame = np.full((480, 640, 3), 90, np.uint8)
+    for y, x in [(60, 60), (60, 400), (300, 200), (300, 500)]:
+        frame[y:y + 64, x:x + 64] = tile
+    prior = plain.priors(plain._to_working(frame[None]))[0]
+    p = plain.working_probability_image(frame)
+    ungated = load_model(save_weights(tmp_path / "u.safetensors", net, replace(meta, fine_pass=None, person_gate=None,
+                                                                              face_prior=None)), "cpu", "onnxruntime")
+    target = fine_region(ungated.working_probability_image(frame), prior[..., 0], *RULE[:2], prior[..., 1])  # the net's own
+    assert target is not None and not target.people
+    crop = target_crop(target.mask, frame.shape[:2], plain.working_scale(*frame.shape[:2]), RULE[2])
+    y0, y1, x0, x1 = crop.work
+    box = np.zeros(p.shape, bool)
+    box[y0:y1, x0:x1] = True
+    a, b = fast.working_probability_image(frame), ref.working_probability_image(frame)
+    assert np.abs(a - b).max() < 1e-4 and np.abs(a - p)[~box].max() < 1e-5  # kept outside (to float rounding)
+    assert np.abs(a - p)[box].max() > 0.1

@@ -99,8 +99,20 @@ def test_undecodable_codec_is_one_line_naming_it(run_cli, tmp_path: Path, weight
     """Where nothing can decode the stream (here: AV1 with PyAV missing) the error names the file and codec."""
     import sys
 
+    from skinmask import media
+
     video = write_coded_video(tmp_path / "clip.mkv", 4, "libsvtav1")
     monkeypatch.setitem(sys.modules, "av", None)  # import av -> ImportError
+    opencv = media._open_opencv
+
+    def without_av1(path):  # OpenCV wheels before 5.x have no AV1 decoder: be one of them where this one has
+        decoder, codec = opencv(path)
+        if decoder is not None and decoder.info.codec == "av1":
+            decoder.close()
+            return None, "av1"
+        return decoder, codec
+
+    monkeypatch.setattr(media, "_open_opencv", without_av1)
     res = run_cli("predict", video, "-o", tmp_path / "out", "-w", weights_file, "-q")
     lines = res.err.strip().splitlines()
     assert res.code == 1 and len(lines) == 1, res
