@@ -40,6 +40,7 @@ MAX_SKIN_REGION = 0.25  # ...nor is a frame where a region of skin in a person i
 NOBODY_MAX_SKIN = 0.1  # where no one is found: a frame under this share called skin, in regions all shorter than
 NOBODY_MAX_REGION = 0.15  # this share of its height, may hold people too small for the segmenter
 MAX_FACTOR = 4.0  # the finer scale is at most this many times the working scale
+MAX_FINE_PIXELS = 1920 * 1080  # ...and the crop is worked on at no more pixels than this (a 4K frame at --mask-scale)
 
 
 def valid_fine_pass(values: tuple[float, ...]) -> bool:
@@ -104,15 +105,16 @@ def target_crop(target: np.ndarray, frame_shape: tuple[int, int], working_scale:
     the full-frame crop is worked on at (``factor`` x ``working_scale``, at most full size); None where the finer
     scale would not be finer."""
     h, w = target.shape
-    fine = min(1.0, factor * working_scale)
-    if fine <= working_scale * 1.01:
-        return None
     ys, xs = np.nonzero(target)
     my, mx = math.ceil(MARGIN * h), math.ceil(MARGIN * w)
     y0, y1 = max(0, int(ys.min()) - my), min(h, int(ys.max()) + 1 + my)
     x0, x1 = max(0, int(xs.min()) - mx), min(w, int(xs.max()) + 1 + mx)
     fh, fw = frame_shape
     full = (y0 * fh // h, min(fh, -(-y1 * fh // h)), x0 * fw // w, min(fw, -(-x1 * fw // w)))
+    area = (full[1] - full[0]) * (full[3] - full[2])
+    fine = min(1.0, factor * working_scale, math.sqrt(MAX_FINE_PIXELS / area))
+    if fine <= working_scale * 1.01:
+        return None
     size = (max(1, round((full[1] - full[0]) * fine)), max(1, round((full[3] - full[2]) * fine)))
     return Crop(work=(y0, y1, x0, x1), full=full, size=size)
 

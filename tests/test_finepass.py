@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from skinmask.errors import WeightsError
-from skinmask.finepass import Target, crop_prior, fine_region, merge_fine, target_crop
+from skinmask.finepass import MAX_FINE_PIXELS, Target, crop_prior, fine_region, merge_fine, target_crop
 from skinmask.weights import load_weights, save_weights
 
 from .conftest import SAMPLE_IMAGE
@@ -85,6 +85,8 @@ def test_the_people_crop_covers_them_with_a_margin_in_working_and_full_pixels():
     half = target_crop(person, (500, 750), 0.2, 2.5)
     assert half.size == (round((fy1 - fy0) * 0.5), round((fx1 - fx0) * 0.5))
     assert target_crop(person, (200, 300), 1.0, 2.5) is None  # already at full size: nothing finer
+    huge = target_crop(person, (4000, 6000), 0.4, 2.5)  # at most MAX_FINE_PIXELS, however large the frame
+    assert huge.size[0] * huge.size[1] <= MAX_FINE_PIXELS * 1.01 and huge.size[0] < huge.full[1] - huge.full[0]
 
 
 def test_the_fine_map_comes_back_inside_the_person_and_nothing_outside():
