@@ -35,6 +35,7 @@ from .archs import PERSON_LEVEL
 from .gate import GATE_LEVEL, MIN_PERSON_SHARE
 
 MARGIN = 0.03  # the people's box is widened by this share of the frame's size on each side
+GRID = 16  # ...and its edges put on a grid of this many working pixels
 MIN_REGION = 0.001  # person regions smaller than this share of the frame do not count as people
 MAX_SKIN_REGION = 0.25  # ...nor is a frame where a region of skin in a person is this tall a share of it (a close face)
 NOBODY_MAX_SKIN = 0.1  # where no one is found: a frame under this share called skin, in regions all shorter than
@@ -100,6 +101,12 @@ class Crop:
     size: tuple[int, int]  # (h, w) the crop is resized to for the fine pass
 
 
+def _snap(lo: int, hi: int, size: int) -> tuple[int, int]:
+    """lo:hi widened to multiples of :data:`GRID` within 0:size, so a box moves only when its target moves a lot
+    (in video, every pixel whose box edge moved would switch between the fine and the coarse map)."""
+    return max(0, lo // GRID * GRID), min(size, -(-hi // GRID) * GRID)
+
+
 def target_crop(target: np.ndarray, frame_shape: tuple[int, int], working_scale: float, factor: float) -> Crop | None:
     """The box around a working frame's target pixels (h, w) bool, in working and full-frame pixels, and the size
     the full-frame crop is worked on at (``factor`` x ``working_scale``, at most full size); None where the finer
@@ -107,8 +114,8 @@ def target_crop(target: np.ndarray, frame_shape: tuple[int, int], working_scale:
     h, w = target.shape
     ys, xs = np.nonzero(target)
     my, mx = math.ceil(MARGIN * h), math.ceil(MARGIN * w)
-    y0, y1 = max(0, int(ys.min()) - my), min(h, int(ys.max()) + 1 + my)
-    x0, x1 = max(0, int(xs.min()) - mx), min(w, int(xs.max()) + 1 + mx)
+    y0, y1 = _snap(int(ys.min()) - my, int(ys.max()) + 1 + my, h)
+    x0, x1 = _snap(int(xs.min()) - mx, int(xs.max()) + 1 + mx, w)
     fh, fw = frame_shape
     full = (y0 * fh // h, min(fh, -(-y1 * fh // h)), x0 * fw // w, min(fw, -(-x1 * fw // w)))
     area = (full[1] - full[0]) * (full[3] - full[2])
