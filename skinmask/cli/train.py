@@ -120,9 +120,10 @@ def train(
         "skin (light hair). The threshold is chosen with it.", show_default=False)] = None,
     fine_pass: Annotated[Optional[tuple[float, float, float]], typer.Option(
         "--fine-pass", metavar="MAX_HEIGHT MAX_SKIN FACTOR", help="Store a fine pass with the weights (prior nets): "
-        "a frame where the person prior finds people, all shorter than MAX_HEIGHT of it, the net calls under "
-        "MAX_SKIN of it skin and the face networks (if named) find no face is worked on again inside the people "
-        "at FACTOR times the working scale (small, distant people). The threshold is chosen with it.",
+        "in a frame where the face networks (if named) find no face, people the person prior finds, all shorter "
+        "than MAX_HEIGHT of the frame, with under MAX_SKIN of it called skin (or, where it finds no one, small "
+        "spots called skin) are worked on again at FACTOR times the working scale (small, distant people). The "
+        "threshold is chosen with it.",
         show_default=False)] = None,
     threshold_tie: Annotated[float, typer.Option("--threshold-tie", min=0.0, metavar="TOL", help="Choose the "
                                                  "highest threshold whose mean held-out F1 is within TOL of the "
