@@ -26,9 +26,13 @@ on disk and read-only installations need nothing written.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import threading
 from collections.abc import Mapping
+from dataclasses import asdict
+from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -132,13 +136,62 @@ class TorchEngine:
 
 
 def onnxruntime_available() -> bool:
-    """True when onnxruntime and onnx import."""
+    """True when onnxruntime imports and onnx is installed (it builds the graphs; it is imported only to build one
+    that is not cached yet: see :func:`onnx_bytes`)."""
+    import importlib.util
+
     try:
-        import onnx  # noqa: F401
         import onnxruntime  # noqa: F401
     except ImportError:
         return False
-    return True
+    try:
+        return importlib.util.find_spec("onnx") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def onnx_cache_dir() -> Path:
+    """Where built graphs are kept: SKINMASK_ONNX_CACHE, else $XDG_CACHE_HOME/skinmask/onnx (~/.cache/...)."""
+    env = os.environ.get("SKINMASK_ONNX_CACHE")
+    if env:
+        return Path(env)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "skinmask" / "onnx"
+
+
+def _graph_key(state: Mapping[str, np.ndarray], arch: str, spec: InputSpec, activations: bool, part: str) -> str:
+    """What a built graph depends on: the tensors, the arch, the input convention, the outputs, and this module's
+    code (a changed builder never reuses an old graph)."""
+    h = hashlib.sha256(Path(__file__).read_bytes())
+    h.update(json.dumps([arch, asdict(spec), activations, part]).encode())
+    for name in sorted(state):
+        v = np.ascontiguousarray(state[name], np.float32)
+        h.update(f"{name}{v.shape}".encode())
+        h.update(v.tobytes())
+    return h.hexdigest()[:32]
+
+
+def onnx_bytes(state: Mapping[str, np.ndarray], arch: str, spec: InputSpec, activations: bool = False,
+               part: str = "full", refresh: bool = False) -> bytes:
+    """:func:`build_onnx`'s graph, serialised, from the cache when it holds it (importing onnx costs more than a
+    second on some machines, most of a single image's run); built and cached (written then renamed) otherwise, or
+    with ``refresh``. A cache that cannot be read or written is skipped."""
+    from .atomic import atomic_path
+
+    key = _graph_key(state, arch, spec, activations, part)
+    path = onnx_cache_dir() / f"{arch}-{'acts' if activations else 'prob'}-{part}-{key}.onnx"
+    if not refresh:
+        try:
+            return path.read_bytes()
+        except OSError:
+            pass
+    data = build_onnx(state, arch, spec, activations=activations, part=part).SerializeToString()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as tmp:
+            tmp.write_bytes(data)
+    except OSError:
+        pass
+    return data
 
 
 def net_state(net: SkinNet) -> dict[str, np.ndarray]:
@@ -349,9 +402,12 @@ class OnnxEngine:
     def _session(self, activations: bool, threads: int, part: str = "full") -> Any:
         import onnxruntime as ort
 
-        proto = build_onnx(self.state, self.arch, self.spec, activations=activations, part=part)
-        return ort.InferenceSession(proto.SerializeToString(), _session_options(threads, self.arch),
-                                    providers=self.providers)
+        args = (self.state, self.arch, self.spec, activations, part)
+        try:
+            return ort.InferenceSession(onnx_bytes(*args), _session_options(threads, self.arch), providers=self.providers)
+        except Exception:  # noqa: BLE001 - a damaged cached graph: build it again (a real error recurs below)
+            return ort.InferenceSession(onnx_bytes(*args, refresh=True), _session_options(threads, self.arch),
+                                        providers=self.providers)
 
     def _feeds(self, frames: np.ndarray, prior: np.ndarray | None,
                context: np.ndarray | None = None) -> dict[str, np.ndarray]:

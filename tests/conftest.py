@@ -13,6 +13,12 @@ REPO = Path(__file__).resolve().parents[1]
 SAMPLE_IMAGE = REPO / "samples" / "astronaut.jpg"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The built ONNX graphs go to a cache of this test session (CLI subprocesses inherit it), not the user's."""
+    os.environ["SKINMASK_ONNX_CACHE"] = str(tmp_path_factory.mktemp("onnx-cache"))
+
+
 @pytest.fixture
 def shared_data() -> Path:
     """../shared/data next to the checkout; tests using it skip cleanly when it is absent."""

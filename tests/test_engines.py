@@ -206,3 +206,36 @@ def test_engine_option_and_json_record(tmp_path: Path, weights_file: Path) -> No
     proc = subprocess.run([sys.executable, "-m", "skinmask", "predict", str(src), "-o", str(tmp_path / "x"),
                            "--engine", "nope"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "nope" in proc.stderr
+
+
+@needs_ort
+def test_built_graphs_are_cached_and_a_cached_model_runs_without_importing_onnx(tmp_path: Path,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first engine builds its graph with onnx and caches the bytes; the next gives the same map from the
+    cache, a process that finds it there never imports onnx, other weights get their own graph, and a damaged
+    or unusable cache is rebuilt or skipped."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("SKINMASK_ONNX_CACHE", str(cache))
+    net = _net("softconv-ctx")
+    state = net_state(net)
+    frames = _frames(2, 24, 32)
+    first = OnnxEngine(state, "softconv-ctx", InputSpec()).probabilities(frames)
+    graphs = sorted(cache.glob("*.onnx"))
+    assert len(graphs) == 1 and graphs[0].stat().st_size > 1000
+    again = OnnxEngine(state, "softconv-ctx", InputSpec()).probabilities(frames)
+    assert np.array_equal(first, again) and sorted(cache.glob("*.onnx")) == graphs
+    OnnxEngine(net_state(_net("softconv-ctx", seed=1)), "softconv-ctx", InputSpec())
+    assert len(list(cache.glob("*.onnx"))) == 2  # other tensors, another graph
+    graphs[0].write_bytes(b"not a graph")  # damaged: built again and rewritten
+    assert np.array_equal(OnnxEngine(state, "softconv-ctx", InputSpec()).probabilities(frames), first)
+    assert graphs[0].stat().st_size > 1000
+    path = save_weights(tmp_path / "w.safetensors", net, WeightsMeta(arch="softconv-ctx", scale=1.0))
+    code = (f"import sys; from skinmask.inference import load_model; m = load_model({str(path)!r}, 'cpu', 'onnxruntime');"
+            "import numpy as np; m.probabilities(np.zeros((1, 24, 32, 3), np.uint8));"
+            "print('onnx' in sys.modules, 'ml_dtypes' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"], out  # the graph came from the cache
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    monkeypatch.setenv("SKINMASK_ONNX_CACHE", str(blocked / "sub"))  # cannot be made: the graph is built each time
+    assert np.array_equal(OnnxEngine(state, "softconv-ctx", InputSpec()).probabilities(frames), first)
