@@ -138,6 +138,8 @@ def test_weights_carry_the_fine_pass_and_every_path_applies_it(tmp_path: Path):
     assert np.abs(a - p)[inside].mean() > 0.01  # worked on again at full size inside the people
     video = fast.working_probabilities(np.stack([room, room]), FrameStream())
     assert np.abs(video[0] - a).max() < 1e-5
+    probs, acts = fast.working_probabilities_and_activations(room[None])  # grids and sheets: the same map
+    assert np.abs(probs[0] - a).max() < 1e-5 and acts.shape[1] == 32
     one = cv2.imread(str(SAMPLE_IMAGE))  # one person filling the frame: not small
     assert np.array_equal(fast.working_probability_image(one), plain.working_probability_image(one))
 
