@@ -8,8 +8,8 @@ where they are. None of them has a face the weights' face networks find (BlazeFa
 working pixels: there the working scale serves), and either
 
 - the person prior finds people (at least :data:`~skinmask.gate.MIN_PERSON_SHARE` of the frame), every person
-  region is shorter than ``max_height`` of the frame, so is every region of skin inside them
-  (:data:`MAX_SKIN_REGION`: a face close to the camera, cut off by the frame, has a short person region), and the
+  region is shorter than ``max_height`` of the frame, so is every region the net calls skin
+  (:data:`MAX_SKIN_REGION`: a face close to the camera, which the segmenter finds only in part, is not), and the
   net calls less than ``max_skin`` of the frame skin (not a close-up's fragments of a person): the people are
   the target, and the rest of the frame is dropped (the person gate at full weight); or
 - it finds no one, and the net calls a little of the frame skin (:data:`NOBODY_MAX_SKIN`), in regions all short
@@ -37,7 +37,7 @@ from .gate import GATE_LEVEL, MIN_PERSON_SHARE
 MARGIN = 0.03  # the people's box is widened by this share of the frame's size on each side
 GRID = 16  # ...and its edges put on a grid of this many working pixels
 MIN_REGION = 0.001  # person regions smaller than this share of the frame do not count as people
-MAX_SKIN_REGION = 0.25  # ...nor is a frame where a region of skin in a person is this tall a share of it (a close face)
+MAX_SKIN_REGION = 0.25  # ...nor is a frame where a region called skin is this tall a share of it (a close face)
 NOBODY_MAX_SKIN = 0.1  # where no one is found: a frame under this share called skin, in regions all shorter than
 NOBODY_MAX_REGION = 0.15  # this share of its height, may hold people too small for the segmenter
 MAX_FACTOR = 4.0  # the finer scale is at most this many times the working scale
@@ -86,7 +86,7 @@ def fine_region(probs: np.ndarray, person: np.ndarray, max_height: float, max_sk
     people = _regions(found, MIN_REGION)
     if len(people) == 0 or int(people[:, 3].max()) >= max_height * h:
         return None
-    spots = _regions(skin & found)
+    spots = _regions(skin)
     if len(spots) and int(spots[:, 3].max()) >= MAX_SKIN_REGION * h:
         return None
     return Target(found, people=True)

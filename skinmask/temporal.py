@@ -26,6 +26,11 @@ from .prior import PRIOR_EVERY
 SMOOTH_ALPHA = 0.2  # weight of the new probability map where the image did not change
 MOTION_LEVEL = 12.0  # gray-level change (3x3 box mean) at which a pixel follows the new map fully
 JUMP_LEVEL = 0.2  # ... and the change of probability at which it does (a real change, not noise)
+# The prior is refreshed early where the frame's 64x48 gray thumbnail differs from that of the prior's frame by this
+# many gray levels on average: a cut (32 at those of face_recognition_short_hamilton_clip.mp4), where the old prior
+# would gate the new shot by the old one's people. UBFC's webcam clips stay under 8 (subject11 moving its head).
+CUT_LEVEL = 16.0
+THUMB = (64, 48)
 
 
 class FrameStream:
@@ -44,17 +49,22 @@ class FrameStream:
         self.index = 0  # frames seen so far
         self._prior: np.ndarray | None = None
         self._prior_age = 0
+        self._prior_thumb: np.ndarray | None = None
         self._gray: np.ndarray | None = None
         self._prob: np.ndarray | None = None
 
     def priors(self, frames: np.ndarray, compute: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
         """Priors (B, h, w) or (B, h, w, K) uint8 for working frames (B, h, w, 3): ``compute`` runs on the frames due a
-        refresh (every ``prior_every``-th, and any frame whose size differs from the last prior's)."""
+        refresh (every ``prior_every``-th, any frame whose size differs from the last prior's, and any frame that
+        differs from the prior's own frame by :data:`CUT_LEVEL` gray levels on average: a cut, or a fast pan)."""
         out: np.ndarray | None = None
         for k, frame in enumerate(frames):
-            stale = self._prior is None or self._prior.shape[:2] != frame.shape[:2] or self._prior_age >= self.prior_every
+            thumb = cv2.cvtColor(cv2.resize(frame, THUMB, interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2GRAY)
+            stale = (self._prior is None or self._prior.shape[:2] != frame.shape[:2]
+                     or self._prior_age >= self.prior_every
+                     or float(cv2.absdiff(thumb, self._prior_thumb).mean()) >= CUT_LEVEL)
             if stale:
-                self._prior, self._prior_age = compute(frame[None])[0], 0
+                self._prior, self._prior_age, self._prior_thumb = compute(frame[None])[0], 0, thumb
             if out is None:
                 out = np.empty((len(frames), *self._prior.shape), np.uint8)
             out[k] = self._prior

@@ -38,13 +38,15 @@ def test_small_people_are_found_people_all_short_with_little_skin_and_no_face():
     assert fine_region(probs, np.zeros_like(people), 0.7, 0.2) is None  # no one found, no skin
     assert not small_people(probs, _person_map([(100, 105, 20, 25)]), 0.7, 0.2)  # under 1 % of the frame: no one
     skin = probs.copy()
-    skin[:50] = 0.9  # a quarter of the frame called skin: not a scene of small people (a close-up's fragments)
+    skin[::4] = 0.9  # a quarter of the frame called skin (in short regions): not a scene of small people
     assert not small_people(skin, people, 0.7, 0.2) and small_people(skin, people, 0.7, 0.3)
     face_close = probs.copy()
-    face_close[100:160, 20:50] = 0.9  # a region of skin in a person 60 rows (30 %) tall: a face close to the camera
+    face_close[100:160, 20:50] = 0.9  # a region called skin 60 rows (30 %) tall: a face close to the camera
     assert not small_people(face_close, people, 0.7, 0.2)
     face_close[100:140, 20:50] = 0.1  # 20 rows (10 %): a small person's arm or face
     assert small_people(face_close, people, 0.7, 0.2)
+    face_close[20:80, 100:130] = 0.9  # outside the people found too: a close face the segmenter finds only in part
+    assert not small_people(face_close, people, 0.7, 0.2)
     face = np.zeros_like(people)
     assert small_people(probs, people, 0.7, 0.2, face)
     face[110:120, 30:40] = 255  # the face networks find a face: the people are large enough for the working scale
@@ -107,12 +109,12 @@ def test_the_fine_map_comes_back_inside_the_person_and_nothing_outside():
 
 
 def _room() -> np.ndarray:
-    """Two half-size astronauts standing in a grey room twice as wide as the sample (512 x 1024)."""
+    """Two astronauts at 0.44 of the sample's size in a grey room twice as wide as it (512 x 1024)."""
     img = cv2.imread(str(SAMPLE_IMAGE))
-    tile = cv2.resize(img, (256, 256), interpolation=cv2.INTER_AREA)
+    tile = cv2.resize(img, (224, 224), interpolation=cv2.INTER_AREA)
     room = np.full((512, 1024, 3), 90, np.uint8)
-    room[256:, 100:356] = tile
-    room[256:, 600:856] = tile
+    room[288:, 150:374] = tile
+    room[288:, 600:824] = tile
     return room
 
 

@@ -61,6 +61,24 @@ def test_prior_refreshes_every_n_frames_and_on_size_change():
         FrameStream(alpha=0.0)
 
 
+def test_prior_refreshes_at_a_cut_but_not_for_noise_or_slow_change():
+    calls = []
+
+    def compute(frames):
+        calls.append(1)
+        return np.full(frames.shape[:3], len(calls), np.uint8)
+
+    rng = np.random.default_rng(0)
+    shot = rng.integers(60, 120, (48, 64, 3)).astype(np.int16)
+    noisy = [np.clip(shot + rng.normal(0, 3, shot.shape) + 2 * t, 0, 255).astype(np.uint8) for t in range(6)]
+    other = np.clip(255 - shot, 0, 255).astype(np.uint8)  # a new shot: 100+ gray levels away on average
+    stream = FrameStream(prior_every=8)
+    got = stream.priors(np.stack(noisy[:3]), compute)
+    got = np.concatenate([got, stream.priors(np.stack([other, other] + noisy[3:4]), compute)])
+    # refreshed at frame 0, at the cut (frame 3) and at the cut back (frame 5); noise and a slow drift are not cuts
+    assert [int(g[0, 0]) for g in got] == [1, 1, 1, 2, 2, 3] and len(calls) == 3
+
+
 def test_stacked_prior_maps_are_reused_whole():
     """Prior maps (B, h, w, K) (person, face) are kept and reused as one, refreshed on the same schedule."""
     calls = []
