@@ -20,8 +20,9 @@ Both engines expose the same two calls on uint8 BGR frames (B, H, W, 3) at the w
 ``prior`` is the person probability (B, H, W) uint8 (0..255) at the same size, for architectures
 that take it (``ArchSpec.prior``; :mod:`skinmask.prior` computes it); the others ignore it.
 
-Building the graph takes a few milliseconds, so it is built in memory at load time: nothing is cached
-on disk and read-only installations need nothing written.
+Building the graph takes a few milliseconds, but importing :mod:`onnx` to build it can take more than a second,
+so the serialised graph is cached on disk (:func:`onnx_bytes`); nothing is written beside the weights, and an
+unwritable cache only costs the rebuild.
 """
 
 from __future__ import annotations
@@ -31,9 +32,9 @@ import json
 import os
 import threading
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
@@ -402,12 +403,11 @@ class OnnxEngine:
     def _session(self, activations: bool, threads: int, part: str = "full") -> Any:
         import onnxruntime as ort
 
-        args = (self.state, self.arch, self.spec, activations, part)
+        args, options = (self.state, self.arch, self.spec, activations, part), _session_options(threads, self.arch)
         try:
-            return ort.InferenceSession(onnx_bytes(*args), _session_options(threads, self.arch), providers=self.providers)
+            return ort.InferenceSession(onnx_bytes(*args), options, providers=self.providers)
         except Exception:  # noqa: BLE001 - a damaged cached graph: build it again (a real error recurs below)
-            return ort.InferenceSession(onnx_bytes(*args, refresh=True), _session_options(threads, self.arch),
-                                        providers=self.providers)
+            return ort.InferenceSession(onnx_bytes(*args, refresh=True), options, providers=self.providers)
 
     def _feeds(self, frames: np.ndarray, prior: np.ndarray | None,
                context: np.ndarray | None = None) -> dict[str, np.ndarray]:

@@ -34,7 +34,7 @@ import numpy as np
 from .archs import PERSON_LEVEL
 from .gate import GATE_LEVEL, MIN_PERSON_SHARE
 
-MARGIN = 0.03  # the people's box is widened by this share of the frame's size on each side
+MARGIN = 0.03  # the target's box is widened by this share of the frame's size on each side
 GRID = 16  # ...and its edges put on a grid of this many working pixels
 MIN_REGION = 0.001  # person regions smaller than this share of the frame do not count as people
 MAX_SKIN_REGION = 0.25  # ...nor is a frame where a region called skin is this tall a share of it (a close face)
@@ -94,7 +94,7 @@ def fine_region(probs: np.ndarray, person: np.ndarray, max_height: float, max_sk
 
 @dataclass(frozen=True)
 class Crop:
-    """The people's box in working pixels (y0:y1, x0:x1), the same box in the full frame, and the fine size."""
+    """The target's box in working pixels (y0:y1, x0:x1), the same box in the full frame, and the fine size."""
 
     work: tuple[int, int, int, int]
     full: tuple[int, int, int, int]

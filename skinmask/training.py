@@ -487,16 +487,21 @@ def _quick_f1(net, meta, val: dict[str, _Source], threshold: float = 0.5) -> dic
     return out
 
 
+def _require_prior(arch: str, what: str, note: str = "") -> None:
+    """Refuse a rule after the network (``what``) for an architecture without a person prior (arch "": not yet known)."""
+    from .archs import ARCHITECTURES
+
+    if arch in ARCHITECTURES and not ARCHITECTURES[arch].prior:
+        raise UsageError(f"{what} needs an architecture with a person prior{note}; {arch!r} has none")
+
+
 def check_person_gate(arch: str, gate: tuple[float, float] | None, faces: float | None = None) -> None:
     """Refuse a person gate (``--person-gate LO HI``, ``--gate-faces SHARE``) an architecture cannot have, or
     shares out of order."""
-    from .archs import ARCHITECTURES
-
     if gate is None:
         raise UsageError("--gate-faces needs --person-gate LO HI")
     lo, hi = gate
-    if arch in ARCHITECTURES and not ARCHITECTURES[arch].prior:  # arch "" (not yet known): only the shares
-        raise UsageError(f"a person gate needs an architecture with a person prior; {arch!r} has none")
+    _require_prior(arch, "a person gate")
     if not 0.0 <= lo < hi <= 1.0:
         raise UsageError(f"person gate {lo:g} {hi:g}: expected LO HI skin shares with 0 <= LO < HI <= 1")
     if faces is not None and not 0.0 <= faces <= 1.0:
@@ -505,12 +510,9 @@ def check_person_gate(arch: str, gate: tuple[float, float] | None, faces: float 
 
 def check_hair_zone(arch: str, zone: tuple[float, float, float, float]) -> None:
     """Refuse a hair zone (``--hair-zone ABOVE SIDE BELOW FOREHEAD``) an architecture cannot have, or out of range."""
-    from .archs import ARCHITECTURES
     from .hairzone import valid_zone
 
-    if arch in ARCHITECTURES and not ARCHITECTURES[arch].prior:  # arch "" (not yet known): only the numbers
-        raise UsageError(f"a hair zone needs an architecture with a person prior (the face map comes with it); "
-                         f"{arch!r} has none")
+    _require_prior(arch, "a hair zone", " (the face map comes with it)")
     if not valid_zone(zone):
         raise UsageError(f"--hair-zone {' '.join(f'{v:g}' for v in zone)}: expected ABOVE SIDE BELOW FOREHEAD, "
                          "each in 0..2 (face heights or widths)")
@@ -518,12 +520,9 @@ def check_hair_zone(arch: str, zone: tuple[float, float, float, float]) -> None:
 
 def check_fine_pass(arch: str, values: tuple[float, float, float]) -> None:
     """Refuse a fine pass (``--fine-pass MAX_HEIGHT MAX_SKIN FACTOR``) an architecture cannot have, or out of range."""
-    from .archs import ARCHITECTURES
     from .finepass import MAX_FACTOR, valid_fine_pass
 
-    if arch in ARCHITECTURES and not ARCHITECTURES[arch].prior:  # arch "" (not yet known): only the numbers
-        raise UsageError(f"a fine pass needs an architecture with a person prior (it works inside the people); "
-                         f"{arch!r} has none")
+    _require_prior(arch, "a fine pass", " (it works inside the people)")
     if not valid_fine_pass(values):
         raise UsageError(f"--fine-pass {' '.join(f'{v:g}' for v in values)}: expected MAX_HEIGHT MAX_SKIN FACTOR "
                          f"with 0 < MAX_HEIGHT <= 1, 0 < MAX_SKIN <= 1 and 1 < FACTOR <= {MAX_FACTOR:g}")

@@ -11,7 +11,7 @@ import numpy as np
 
 from .archs import ARCHITECTURES, state_shapes
 from .errors import WeightsError
-from .finepass import valid_fine_pass
+from .finepass import MAX_FACTOR, valid_fine_pass
 from .hairzone import valid_zone
 from .prior import PriorSpec
 
@@ -128,7 +128,7 @@ class WeightsMeta:
             raise WeightsError(f"architecture {arch!r} takes no person prior, yet the metadata asks for a hair zone", path)
         if fine is not None and not valid_fine_pass(fine):
             raise WeightsError(f"fine_pass {list(fine)} in metadata: expected [max_height, max_skin, factor] with "
-                               "0 < max_height <= 1, 0 < max_skin <= 1 and 1 < factor <= 4", path)
+                               f"0 < max_height <= 1, 0 < max_skin <= 1 and 1 < factor <= {MAX_FACTOR:g}", path)
         if fine is not None and prior is None:
             raise WeightsError(f"architecture {arch!r} takes no person prior, yet the metadata asks for a fine pass", path)
         if not 0.0 <= threshold <= 1.0:
