@@ -23,14 +23,15 @@ OUT=${OUT:-models}
 # machine (an Intel Xeon) gives another draw of the recipe (see models/README.md, "Session 11"). The shipped file
 # keeps L0's tensors: session 11 added the face-confirmed gate to session 10's file, and session 12 the fine pass
 # for small people (skinmask/finepass.py: frames whose people are all small are worked on again at 2.5x inside
-# them) to session 11's, with
+# them) to session 11's, and session 13 the face colour rule (skinmask/facecolour.py: near every face found, only
+# that face's skin colour is skin) to session 12's, with
 #   skinmask train $SETS --init models/softconv-ms-prior.safetensors --steps 0 --person-gate 0.05 0.15 \
-#       --gate-faces 0.2 --fine-pass 0.7 0.2 2.5 --no-worse-than softconv-ctx --threshold-tie 0.001 --seed 0 \
-#       --threads 1 -o OUT --overwrite
+#       --gate-faces 0.2 --fine-pass 0.7 0.2 2.5 --face-colour 3 6 3 --no-worse-than softconv-ctx \
+#       --threshold-tie 0.001 --seed 0 --threads 1 -o OUT --overwrite
 skinmask train $SETS $D/cihp --negatives $D/backgrounds --arch softconv-ms-prior --scale 0.4 --steps 6000 --batch 16 --crop 128 \
     --dice 1 --color-aug 0 --hair-weight 3 --person-paste 0.2 --closeups 0.3 --prior-dropout 0.3 --weight abdomen=2 \
     --ema 0.998 --no-worse-than softconv-ctx --person-gate 0.05 0.15 --gate-faces 0.2 --fine-pass 0.7 0.2 2.5 \
-    --threshold-tie 0.001 \
+    --face-colour 3 6 3 --threshold-tie 0.001 \
     --seed 0 --threads 1 -o "$OUT/softconv-ms-prior.safetensors" --overwrite
 # The session-3 default (--weights softconv-ctx): the context net at working scale 0.4, BCE + per-crop soft Dice.
 skinmask train $SETS --negatives $D/backgrounds --arch softconv-ctx --scale 0.4 --steps 4000 --batch 24 --dice 1 --color-aug 0 --seed 0 --threads 1 \

@@ -14,6 +14,7 @@ from .engines import OnnxEngine, TorchEngine, pick
 from .errors import InputError
 from .finepass import crop_frame, crop_prior, fine_region, merge_fine, target_crop
 from .gate import apply_person_gate
+from .facecolour import apply_face_colour
 from .hairzone import apply_hair_zone
 from .prior import PersonPrior, StackedPrior, load_prior
 from .temporal import FrameStream
@@ -131,13 +132,14 @@ class SkinModel:
         net_prior = self._net_prior(prior)
         probs = engine.probabilities(frames) if prior is None else engine.probabilities(frames, net_prior)  # (B, h, w)
         if gate:
-            probs = self._rules(probs, prior, originals)
+            probs = self._rules(probs, prior, frames, originals)
         return probs if stream is None else stream.smooth(frames, probs)
 
-    def _rules(self, raw: np.ndarray, prior: np.ndarray | None, originals: np.ndarray | None) -> np.ndarray:
-        """Whole frames' network probabilities through the weights' rules: the gate and hair zone, then (given the
-        full-size frames) the fine pass in frames of small people (:mod:`skinmask.finepass`)."""
-        probs = self._gate(raw, prior)
+    def _rules(self, raw: np.ndarray, prior: np.ndarray | None, frames: np.ndarray,
+               originals: np.ndarray | None) -> np.ndarray:
+        """Whole working frames' network probabilities through the weights' rules: the gate, hair zone and face
+        colour, then (given the full-size frames) the fine pass in frames of small people (:mod:`skinmask.finepass`)."""
+        probs = self._gate(raw, prior, frames)
         if prior is None or originals is None or self.meta.fine_pass is None:
             return probs
         max_height, max_skin, factor = self.meta.fine_pass
@@ -162,15 +164,18 @@ class SkinModel:
             return prior
         return np.ascontiguousarray(prior[..., 0])
 
-    def _gate(self, probs: np.ndarray, prior: np.ndarray | None) -> np.ndarray:
-        """Whole frames' probabilities through the weights' rules after the network, if they have any: the person
-        gate (:mod:`skinmask.gate`), then the hair zone (:mod:`skinmask.hairzone`)."""
+    def _gate(self, probs: np.ndarray, prior: np.ndarray | None, frames: np.ndarray) -> np.ndarray:
+        """Whole working frames' probabilities through the weights' rules after the network, if they have any: the
+        person gate (:mod:`skinmask.gate`), the hair zone (:mod:`skinmask.hairzone`), then the face colour
+        (:mod:`skinmask.facecolour`)."""
         if prior is None:
             return probs
         if self.meta.person_gate is not None:
             probs = apply_person_gate(probs, prior, *self.meta.person_gate)
         if self.meta.hair_zone is not None and prior.ndim == 4:
             probs = apply_hair_zone(probs, prior[..., 1], self.meta.hair_zone)
+        if self.meta.face_colour is not None and prior.ndim == 4:
+            probs = apply_face_colour(probs, frames, prior[..., 1], self.meta.face_colour)
         return probs
 
     def probabilities_and_activations(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -188,7 +193,7 @@ class SkinModel:
         prior, engine = self.priors(small, stream), self._engine()
         prob, acts = (engine.probabilities_and_activations(small) if prior is None
                       else engine.probabilities_and_activations(small, self._net_prior(prior)))
-        prob = self._rules(prob, prior, frames)
+        prob = self._rules(prob, prior, small, frames)
         return (prob if stream is None else stream.smooth(small, prob)), acts
 
     def working_scale(self, height: int, width: int) -> float:
@@ -226,7 +231,7 @@ class SkinModel:
                 part = None if prior is None else np.ascontiguousarray(prior[:, ya:yb, xa:xb])
                 tile = self._run(np.ascontiguousarray(small[None, ya:yb, xa:xb]), prior=part, gate=False)[0]
                 out[y0:y1, x0:x1] = tile[y0 - ya : y1 - ya, x0 - xa : x1 - xa]
-        return self._rules(out[None], prior, bgr[None])[0]  # the gate weighs the whole image's skin share, not a tile's
+        return self._rules(out[None], prior, small[None], bgr[None])[0]  # the gate weighs the whole image's skin share, not a tile's
 
 
 def load_model(weights: str | Path | None = None, device: str = "auto", engine: str = "auto") -> SkinModel:

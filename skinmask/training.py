@@ -101,6 +101,7 @@ class TrainConfig:
     gate_faces: float | None = None  # the gate also gates frames with a face and at least this person share
     hair_zone: tuple[float, float, float, float] | None = None  # skinmask.hairzone's geometry, stored with the weights
     fine_pass: tuple[float, float, float] | None = None  # skinmask.finepass's rule, stored with the weights
+    face_colour: tuple[float, float, float] | None = None  # skinmask.facecolour's (near, far, reach), stored too
     threshold_tie: float = 0.0  # >0: the highest threshold whose mean held-out F1 is within this of the best
 
 
@@ -528,6 +529,16 @@ def check_fine_pass(arch: str, values: tuple[float, float, float]) -> None:
                          f"with 0 < MAX_HEIGHT <= 1, 0 < MAX_SKIN <= 1 and 1 < FACTOR <= {MAX_FACTOR:g}")
 
 
+def check_face_colour(arch: str, values: tuple[float, float, float]) -> None:
+    """Refuse a face colour rule (``--face-colour NEAR FAR REACH``) an architecture cannot have, or out of range."""
+    from .facecolour import MAX_REACH, valid_face_colour
+
+    _require_prior(arch, "a face colour rule", " (the face map comes with it)")
+    if not valid_face_colour(values):
+        raise UsageError(f"--face-colour {' '.join(f'{v:g}' for v in values)}: expected NEAR FAR REACH with "
+                         f"0 < NEAR < FAR (colour distances) and 0 < REACH <= {MAX_REACH:g} (face sizes)")
+
+
 def train(
     datasets: list[Dataset],
     negatives: list[Dataset],
@@ -580,6 +591,9 @@ def train(
     if cfg.fine_pass is not None:
         check_fine_pass(cfg.arch, cfg.fine_pass)
         meta.fine_pass = tuple(float(v) for v in cfg.fine_pass)
+    if cfg.face_colour is not None:
+        check_face_colour(cfg.arch, cfg.face_colour)
+        meta.face_colour = tuple(float(v) for v in cfg.face_colour)
     prior_fn = None
     if ARCHITECTURES[cfg.arch].prior:  # the person prior: the run-time network, its maps cached on disk
         from .prior import PriorCache, default_prior_spec, face_prior_specs, load_prior

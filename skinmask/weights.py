@@ -11,6 +11,7 @@ import numpy as np
 
 from .archs import ARCHITECTURES, state_shapes
 from .errors import WeightsError
+from .facecolour import MAX_REACH, valid_face_colour
 from .finepass import MAX_FACTOR, valid_fine_pass
 from .hairzone import valid_zone
 from .prior import PriorSpec
@@ -51,11 +52,13 @@ class WeightsMeta:
     person_gate: tuple[float, ...] | None = None  # (lo, hi[, faces]) of skinmask.gate, for prior architectures
     hair_zone: tuple[float, ...] | None = None  # (above, side, below, forehead) of skinmask.hairzone (face networks)
     fine_pass: tuple[float, ...] | None = None  # (max_height, max_skin, factor) of skinmask.finepass (prior networks)
+    face_colour: tuple[float, ...] | None = None  # (near, far, reach) of skinmask.facecolour (face networks)
 
     @property
     def face_rules(self) -> bool:
-        """Whether a rule after the network reads the face map: the face-confirmed gate or the hair zone."""
-        return (self.person_gate is not None and len(self.person_gate) == 3) or self.hair_zone is not None
+        """Whether a rule after the network reads the face map: the face-confirmed gate, hair zone or face colour."""
+        return ((self.person_gate is not None and len(self.person_gate) == 3) or self.hair_zone is not None
+                or self.face_colour is not None)
 
     def to_strings(self) -> dict[str, str]:
         out = {
@@ -76,6 +79,8 @@ class WeightsMeta:
             out["hair_zone"] = json.dumps([float(v) for v in self.hair_zone])
         if self.fine_pass is not None:
             out["fine_pass"] = json.dumps([float(v) for v in self.fine_pass])
+        if self.face_colour is not None:
+            out["face_colour"] = json.dumps([float(v) for v in self.face_colour])
         return out
 
     @classmethod
@@ -99,6 +104,7 @@ class WeightsMeta:
             gate = tuple(float(v) for v in json.loads(meta["person_gate"])) if "person_gate" in meta else None
             hair = tuple(float(v) for v in json.loads(meta["hair_zone"])) if "hair_zone" in meta else None
             fine = tuple(float(v) for v in json.loads(meta["fine_pass"])) if "fine_pass" in meta else None
+            colour = tuple(float(v) for v in json.loads(meta["face_colour"])) if "face_colour" in meta else None
         except (KeyError, ValueError, TypeError) as exc:
             raise WeightsError(f"bad metadata ({type(exc).__name__}: {exc})", path) from None
         if arch not in ARCHITECTURES:
@@ -113,7 +119,12 @@ class WeightsMeta:
             raise WeightsError("the person gate looks for faces but the metadata names no face networks", path)
         if hair is not None and face is None:
             raise WeightsError("the hair zone needs the face networks but the metadata names none", path)
-        if face is not None and not (ARCHITECTURES[arch].face or gate_faces or hair is not None):
+        if colour is not None and face is None:
+            raise WeightsError("the face colour rule needs the face networks but the metadata names none", path)
+        if colour is not None and not valid_face_colour(colour):
+            raise WeightsError(f"face_colour {list(colour)} in metadata: expected [near, far, reach] with "
+                               f"0 < near < far and 0 < reach <= {MAX_REACH:g}", path)
+        if face is not None and not (ARCHITECTURES[arch].face or gate_faces or hair is not None or colour is not None):
             raise WeightsError(f"architecture {arch!r} takes no face map, yet the metadata names face networks", path)
         if hair is not None and not valid_zone(hair):
             raise WeightsError(f"hair_zone {list(hair)} in metadata: expected [above, side, below, forehead], "
@@ -126,6 +137,9 @@ class WeightsMeta:
             raise WeightsError(f"architecture {arch!r} takes no person prior, yet the metadata asks for a person gate", path)
         if hair is not None and prior is None:
             raise WeightsError(f"architecture {arch!r} takes no person prior, yet the metadata asks for a hair zone", path)
+        if colour is not None and prior is None:
+            raise WeightsError(f"architecture {arch!r} takes no person prior, yet the metadata asks for a face colour "
+                               "rule", path)
         if fine is not None and not valid_fine_pass(fine):
             raise WeightsError(f"fine_pass {list(fine)} in metadata: expected [max_height, max_skin, factor] with "
                                f"0 < max_height <= 1, 0 < max_skin <= 1 and 1 < factor <= {MAX_FACTOR:g}", path)
@@ -136,7 +150,7 @@ class WeightsMeta:
         if not 0.05 <= scale <= 1.0:
             raise WeightsError(f"scale {scale} in metadata is outside 0.05..1", path)
         return cls(arch=arch, input=inp, threshold=threshold, scale=scale, info=info, prior=prior, face_prior=face,
-                   person_gate=gate, hair_zone=hair, fine_pass=fine)
+                   person_gate=gate, hair_zone=hair, fine_pass=fine, face_colour=colour)
 
 
 def shipped_models_dir() -> Path:

@@ -174,8 +174,8 @@ def test_people_too_small_for_the_segmenter_are_worked_on_again_and_the_rest_kep
         frame[y:y + 64, x:x + 64] = tile
     prior = plain.priors(plain._to_working(frame[None]))[0]
     p = plain.working_probability_image(frame)
-    ungated = load_model(save_weights(tmp_path / "u.safetensors", net, replace(meta, fine_pass=None, person_gate=None,
-                                                                              face_prior=None)), "cpu", "onnxruntime")
+    bare = replace(meta, fine_pass=None, person_gate=None, face_prior=None, face_colour=None)
+    ungated = load_model(save_weights(tmp_path / "u.safetensors", net, bare), "cpu", "onnxruntime")
     target = fine_region(ungated.working_probability_image(frame), prior[..., 0], *RULE[:2], prior[..., 1])  # the net's own
     assert target is not None and not target.people
     crop = target_crop(target.mask, frame.shape[:2], plain.working_scale(*frame.shape[:2]), RULE[2])

@@ -14,7 +14,7 @@ from skinmask.weights import load_weights, save_weights
 def _ungated_default():
     """The shipped default's network and metadata with no person gate and no face networks."""
     net, meta = load_weights("default")
-    return net, replace(meta, person_gate=None, face_prior=None)
+    return net, replace(meta, person_gate=None, face_prior=None, face_colour=None)
 
 
 def _frames(skin_share: float) -> tuple[np.ndarray, np.ndarray]:

@@ -58,7 +58,8 @@ def test_weights_carry_the_zone_and_both_engines_apply_it_after_the_gate(tmp_pat
     from skinmask.prior import face_prior_specs
 
     net, meta = load_weights("default")
-    gated = replace(meta, person_gate=(0.05, 0.15, 0.2), face_prior=face_prior_specs(), hair_zone=None)
+    gated = replace(meta, person_gate=(0.05, 0.15, 0.2), face_prior=face_prior_specs(), hair_zone=None,
+                    face_colour=None)
     plain_path = save_weights(tmp_path / "g.safetensors", net, gated)
     zoned_path = save_weights(tmp_path / "h.safetensors", net, replace(gated, hair_zone=ZONE))
     assert load_weights(zoned_path)[1].hair_zone == ZONE and load_weights(plain_path)[1].hair_zone is None
@@ -77,7 +78,7 @@ def test_weights_asking_for_a_zone_they_cannot_have_are_refused(tmp_path: Path):
     from skinmask.prior import face_prior_specs
 
     net, meta = load_weights("default")
-    meta = replace(meta, person_gate=None, face_prior=None)
+    meta = replace(meta, person_gate=None, face_prior=None, face_colour=None)
     with pytest.raises(WeightsError, match="hair zone needs the face networks"):
         load_weights(save_weights(tmp_path / "a.safetensors", net, replace(meta, hair_zone=ZONE)))
     with pytest.raises(WeightsError, match="expected \\[above, side, below, forehead\\]"):

@@ -659,6 +659,16 @@ def test_cli_fine_pass_errors(run_cli, synth, tmp_path):
     assert not (tmp_path / "w.safetensors").exists()
 
 
+def test_cli_face_colour_errors(run_cli, synth, tmp_path):
+    root = synth[0][0].root
+    res = run_cli("train", root, "--arch", "softconv-ms-prior", "--face-colour", "6", "3", "2",
+                  "-o", tmp_path / "w.safetensors")
+    assert res.code == 2 and "0 < NEAR < FAR" in res.err and "Traceback" not in res.err
+    res = run_cli("train", root, "--face-colour", "3", "6", "2", "-o", tmp_path / "w.safetensors")
+    assert res.code == 2 and "needs an architecture with a person prior" in res.err
+    assert not (tmp_path / "w.safetensors").exists()
+
+
 def test_zero_steps_from_init_keep_the_weights_and_choose_the_threshold_with_the_gate(synth, tmp_path, monkeypatch, run_cli):
     monkeypatch.setenv("SKINMASK_PRIOR_CACHE", str(tmp_path / "cache"))
     ds, neg = synth
@@ -666,11 +676,13 @@ def test_zero_steps_from_init_keep_the_weights_and_choose_the_threshold_with_the
     base = train(ds, neg, cfg)
     path = save_weights(tmp_path / "base.safetensors", base.model, base.meta)
     again = train(ds, neg, replace(cfg, init=str(path), steps=0, person_gate=(0.05, 0.15), gate_faces=0.2,
-                                   fine_pass=(0.7, 0.2, 2.5)))
+                                   fine_pass=(0.7, 0.2, 2.5), face_colour=(3.0, 6.0, 2.0)))
     for k, v in base.model.state_dict().items():  # no step taken: the same tensors
         assert torch.equal(v, again.model.state_dict()[k]), k
     assert again.meta.person_gate == (0.05, 0.15, 0.2) and again.meta.face_prior is not None
     assert again.meta.fine_pass == (0.7, 0.2, 2.5) and again.meta.info["config"]["fine_pass"] == (0.7, 0.2, 2.5)
+    assert again.meta.face_colour == (3.0, 6.0, 2.0) and load_weights(
+        save_weights(tmp_path / "again.safetensors", again.model, again.meta))[1].face_colour == (3.0, 6.0, 2.0)
     assert 0.0 < again.meta.threshold < 1.0 and "heldout_f1_at_threshold" in again.meta.info["metrics"]
     assert again.meta.info["init_info"]["command"] == base.meta.info["command"]  # the trained file's provenance kept
     with pytest.raises(Exception, match="--steps 0 keeps the weights it starts from: it needs --init"):

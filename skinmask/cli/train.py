@@ -125,6 +125,11 @@ def train(
         "spots called skin) are worked on again at FACTOR times the working scale (small, distant people). The "
         "threshold is chosen with it.",
         show_default=False)] = None,
+    face_colour: Annotated[Optional[tuple[float, float, float]], typer.Option(
+        "--face-colour", metavar="NEAR FAR REACH", help="Store a face colour rule with the weights (prior nets): "
+        "within REACH face sizes of every face the shipped face networks find, skin probability is kept where the "
+        "colour is within NEAR of that face's own skin colour (a*, b* Mahalanobis distance) and faded out to "
+        "none at FAR (light hair, collars, hats). The threshold is chosen with it.", show_default=False)] = None,
     threshold_tie: Annotated[float, typer.Option("--threshold-tie", min=0.0, metavar="TOL", help="Choose the "
                                                  "highest threshold whose mean held-out F1 is within TOL of the "
                                                  "best (fewer false alarms where the mean is flat; 0 = the best).")] = 0.0,
@@ -187,6 +192,10 @@ def train(
         from ..training import check_fine_pass
 
         check_fine_pass("" if init else arch, fine_pass)
+    if face_colour is not None:
+        from ..training import check_face_colour
+
+        check_face_colour("" if init else arch, face_colour)
     if any(p > 1 for p in heads.values()):
         raise UsageError(f"--head-zoom: a probability is at most 1, not {max(heads.values()):g}")
     cfg = TrainConfig(arch=arch, scale=scale, steps=steps, batch=batch, crop=crop, lr=lr, seed=seed,
@@ -199,6 +208,7 @@ def train(
                       threshold_tie=threshold_tie, gate_faces=gate_faces,
                       hair_zone=None if hair_zone is None else tuple(float(v) for v in hair_zone),
                       fine_pass=None if fine_pass is None else tuple(float(v) for v in fine_pass),
+                      face_colour=None if face_colour is None else tuple(float(v) for v in face_colour),
                       person_gate=None if person_gate is None else (float(person_gate[0]), float(person_gate[1])))
     if epochs is not None:
         n_images = sum(len(d.select("train")) for d in labelled) + sum(len(d.select("train")) for d in negs)

@@ -1,0 +1,112 @@
+"""The face colour rule (skinmask.facecolour): near each face found, what is far from its skin colour is not skin."""
+
+from dataclasses import replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from skinmask.errors import WeightsError
+from skinmask.facecolour import apply_face_colour, face_colour_weights, valid_face_colour
+from skinmask.weights import load_weights, save_weights
+
+RULE = (2.5, 5.0, 2.0)  # near, far, reach
+SKIN = (120, 150, 205)  # BGR: a light skin tone
+BLONDE = (110, 190, 215)  # BGR: blonde hair, as light and warm as the skin but yellower
+
+
+def _scene(noise: float = 3.0, seed: int = 0):
+    """A 200x300 frame: a face (ellipse, hull 40x60 at (100, 100)) of SKIN, a blonde band over it, a SKIN neck
+    under it, and far to the right a blonde patch and a SKIN hand; the net called all of them skin (0.9)."""
+    rng = np.random.default_rng(seed)
+    frame = np.zeros((200, 300, 3), np.float32)
+    frame[:] = (60, 70, 60)
+    face = np.zeros((200, 300), np.uint8)
+    cv2.ellipse(face, (100, 100), (20, 30), 0, 0, 360, 255, -1)
+    frame[face > 0] = SKIN
+    frame[40:68, 70:130] = BLONDE  # hair above the hull
+    frame[132:160, 88:112] = SKIN  # neck
+    frame[20:60, 250:290] = BLONDE  # blonde patch beyond the reach (2 face sizes = 120 px from the hull's box)
+    frame[140:180, 250:290] = SKIN  # a hand beyond the reach
+    frame = np.clip(frame + rng.normal(0, noise, frame.shape), 0, 255).astype(np.uint8)
+    prob = np.full((200, 300), 0.05, np.float32)
+    for y0, y1, x0, x1 in ((40, 68, 70, 130), (132, 160, 88, 112), (20, 60, 250, 290), (140, 180, 250, 290)):
+        prob[y0:y1, x0:x1] = 0.9
+    prob[face > 0] = 0.9
+    return frame, prob, face
+
+
+def test_hair_near_the_face_goes_while_its_skin_and_everything_out_of_reach_stay():
+    frame, prob, face = _scene()
+    w = face_colour_weights(frame, prob, face, *RULE)
+    assert w is not None and w.dtype == np.float32
+    assert w[45:65, 75:125].mean() < 0.05  # blonde hair over the face (within half the reach: full strength)
+    assert w[135:158, 90:110].mean() > 0.95  # the neck has the face's colour
+    assert (w[face > 0] == 1.0).all()  # the face itself is never touched
+    assert (w[20:60, 250:290] == 1.0).all() and (w[140:180, 250:290] == 1.0).all()  # out of reach
+
+
+def test_the_rule_fades_out_over_the_second_half_of_its_reach():
+    frame, prob, face = _scene()
+    frame[:, 120:] = BLONDE  # blonde from the hull's right edge (x 120) to the frame's
+    w = face_colour_weights(frame, prob, face, *RULE)
+    row = w[100, 121:300]  # distance from the hull 1..179 px; reach 2 x 60 = 120, full strength up to 60
+    assert row[:55].max() < 0.05 and row[125:].min() == 1.0
+    assert np.all(np.diff(row[60:120]) >= -1e-6) and 0.3 < row[89] < 0.7  # rising, half-way at 90 px
+
+
+def test_a_face_too_small_or_not_called_skin_gives_no_colour_model():
+    frame, prob, face = _scene()
+    tiny = np.zeros_like(face)
+    cv2.circle(tiny, (100, 100), 3, 255, -1)
+    assert face_colour_weights(frame, prob, tiny, *RULE) is None
+    assert face_colour_weights(frame, np.full_like(prob, 0.3), face, *RULE) is None  # the net doubts the face
+
+
+def test_apply_scales_only_frames_with_a_face_and_leaves_the_input_alone():
+    frame, prob, face = _scene()
+    probs = np.stack([prob, prob])
+    faces = np.stack([face, np.zeros_like(face)])
+    out = apply_face_colour(probs, np.stack([frame, frame]), faces, RULE)
+    assert out[0][45:65, 75:125].max() < 0.1 and np.array_equal(out[1], prob)
+    assert np.array_equal(probs[0], prob)  # not changed in place
+    none = probs[1:]
+    assert apply_face_colour(none, frame[None], faces[1:], RULE) is none  # no face: no copy
+
+
+def test_valid_values():
+    assert valid_face_colour((2.5, 5.0, 2.0))
+    assert not valid_face_colour((5.0, 2.5, 2.0)) and not valid_face_colour((0.0, 2.0, 1.0))
+    assert not valid_face_colour((2.5, 5.0, 0.0)) and not valid_face_colour((2.5, 5.0, 9.0))
+    assert not valid_face_colour((2.5, 5.0))
+
+
+def test_weights_carry_the_rule_and_both_engines_apply_it(tmp_path: Path):
+    from skinmask.inference import load_model
+
+    net, meta = load_weights("default")
+    plain_path = save_weights(tmp_path / "p.safetensors", net, replace(meta, face_colour=None))
+    rule_path = save_weights(tmp_path / "c.safetensors", net, replace(meta, face_colour=RULE))
+    assert load_weights(rule_path)[1].face_colour == RULE and load_weights(plain_path)[1].face_colour is None
+    img = cv2.imread(str(Path(__file__).resolve().parent.parent / "samples" / "astronaut.jpg"))
+    plain = load_model(plain_path, "cpu", "onnxruntime")
+    fast, ref = load_model(rule_path, "cpu", "onnxruntime"), load_model(rule_path, "cpu", "torch")
+    p, a, b = (m.working_probability_image(img) for m in (plain, fast, ref))
+    assert np.abs(a - b).max() < 1e-5
+    small = fast._to_working(img[None])
+    faces = fast.priors(small)[0][..., 1]
+    assert faces.any()
+    w = face_colour_weights(small[0], p, faces, *RULE)
+    assert w is not None and (w < 0.5).any()
+    assert np.allclose(a, p * w, atol=1e-6)  # the rule after everything else, on the working frame
+    assert (a <= p + 1e-7).all()  # it only ever removes
+
+
+def test_weights_asking_for_a_rule_they_cannot_have_are_refused(tmp_path: Path):
+    net, meta = load_weights("default")
+    with pytest.raises(WeightsError, match="face colour rule needs the face networks"):
+        load_weights(save_weights(tmp_path / "a.safetensors", net,
+                                  replace(meta, person_gate=None, face_prior=None, face_colour=RULE)))
+    with pytest.raises(WeightsError, match="expected \\[near, far, reach\\]"):
+        load_weights(save_weights(tmp_path / "b.safetensors", net, replace(meta, face_colour=(5.0, 2.0, 1.0))))
