@@ -4,18 +4,17 @@ Blonde and red hair, tan collars and hats have skin's colour to a net that sees 
 inside the person, where the person gate (:mod:`skinmask.gate`) keeps everything. But next to each of them is a
 face whose skin the net finds with confidence: the inside of its Face Mesh hull (the face map,
 :class:`skinmask.face.FaceMaps`). Its chroma (CIE a*, b*: lighting moves it far less than lightness) is this
-person's skin colour under this light. So for each face, a Gaussian of the a*, b* of its core (the hull eroded by
-:data:`CORE_ERODE` of its size, where the net gives at least :data:`SKIN_LEVEL`; the 10 % farthest dropped, a
+person's skin colour under this light. So for each face: a Gaussian of the a*, b* of its core (the hull eroded
+by :data:`CORE_ERODE` of its size, where the net gives at least :data:`SKIN_LEVEL`; the farthest tenth dropped; a
 spread of at least :data:`MIN_SPREAD`). Around it, a pixel's colour match is 1 at a Mahalanobis distance of
-``near`` or less from that face's colour (the best of the faces near it), falling linearly to 0 at ``far``, and
-the rule's strength is 1 up to half of ``reach`` x the face's larger side from the hull, falling linearly to 0
-at the full reach (:data:`FADE`); the
-probability is scaled by 1 - strength x (1 - match). So hair and collars next to a face go, skin of the face's
-colour stays, the rule fades out with no edge, and skin away from every face (a hand held out, a person whose
-face is not found) is left as it is; the hull itself is never touched. The weights' metadata holds the three numbers
-(:attr:`skinmask.weights.WeightsMeta.face_colour`); every command applies it through
+``near`` or less from the colour of the best-matching face near it, falling linearly to 0 at ``far``; the rule's
+strength is 1 up to half of ``reach`` x the face's larger side from the hull, falling linearly to 0 at the full
+reach (:data:`FADE`); the probability is scaled by 1 - strength x (1 - match). So hair and collars next to a face
+go, skin of the face's colour stays, the rule fades out with no edge, and skin away from every face (a hand held
+out, a person whose face is not found) is left as it is; the hull itself is never touched. The weights' metadata
+holds the three numbers (:attr:`skinmask.weights.WeightsMeta.face_colour`); every command applies it through
 :class:`skinmask.inference.SkinModel`, after the gate and hair zone, and training calibrates the threshold with
-it in place.
+it in place. Its failure: bare skin near a face but lit unlike it (a torso under coloured stage light) is dimmed.
 """
 
 from __future__ import annotations
@@ -29,19 +28,13 @@ TRIM = 0.9  # the colour is re-fitted on this share of the sample nearest the fi
 MIN_SPREAD = 2.0  # a* / b* units: the least standard deviation a face's colour is given (flat, evenly lit faces)
 MAX_REACH = 4.0  # reach is at most this many face sizes
 FADE = 0.5  # the rule's strength fades out over this last share of the reach
-MIN_PROB = 0.02  # pixels the net gives less are left alone (nothing to remove; most of a frame, and its cost)
+MIN_PROB = 0.02  # pixels the net gives less are left alone (there is nothing to remove)
+MAX_SAMPLES = 1024  # a face's colour is fitted on at most about this many of its core pixels (evenly spaced)
 
 
 def valid_face_colour(values: tuple[float, ...]) -> bool:
     """Whether ``values`` is (near, far, reach) with 0 < near < far and 0 < reach <= MAX_REACH."""
     return len(values) == 3 and 0.0 < values[0] < values[1] and 0.0 < values[2] <= MAX_REACH
-
-
-def _chroma(pixels: np.ndarray) -> np.ndarray:
-    """(N, 2) float64 CIE a*, b* + 128 of uint8 BGR pixels (N, 3) (OpenCV's 8-bit Lab: a*, b* in their own units)."""
-    import cv2
-
-    return cv2.cvtColor(np.ascontiguousarray(pixels).reshape(-1, 1, 3), cv2.COLOR_BGR2Lab)[:, 0, 1:3].astype(np.float64)
 
 
 def _fit(ab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -56,16 +49,18 @@ def _fit(ab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     inv = inverse_cov(ab, mu)
     c = ab - mu
     d = (c @ inv * c).sum(axis=1)
-    near = ab[d <= np.partition(d, int(TRIM * (len(d) - 1)))[int(TRIM * (len(d) - 1))]]
+    k = int(TRIM * (len(d) - 1))
+    near = ab[d <= np.partition(d, k)[k]]
     mu = near.mean(axis=0)
     return mu, inverse_cov(near, mu)
 
 
-def _match(ab: np.ndarray, mu: np.ndarray, inv: np.ndarray, near: float, far: float) -> np.ndarray:
-    """float32 (N,): how well chroma samples (N, 2) match one face's colour: 1 within ``near`` Mahalanobis
-    distance, 0 from ``far``."""
-    c = ab - mu
-    d = np.sqrt((c @ inv * c).sum(axis=1))
+def _match_table(mu: np.ndarray, inv: np.ndarray, near: float, far: float) -> np.ndarray:
+    """float32 (256, 256): how well each 8-bit (a*, b*) pair matches one face's colour: 1 within ``near``
+    Mahalanobis distance, 0 from ``far`` (a look-up: a pixel then costs an index, not a distance)."""
+    v = np.arange(256, dtype=np.float64)
+    da, db = v[:, None] - mu[0], v[None, :] - mu[1]
+    d = np.sqrt(inv[0, 0] * da * da + 2.0 * inv[0, 1] * da * db + inv[1, 1] * db * db)
     return np.clip((far - d) / (far - near), 0.0, 1.0).astype(np.float32)
 
 
@@ -80,17 +75,20 @@ def face_colour_weights(frame: np.ndarray, prob: np.ndarray, face: np.ndarray, n
     h, w = face.shape
     keep = np.zeros((h, w), np.float32)  # how well a pixel's colour matches the best nearby face (1: within near)
     strength = np.zeros((h, w), np.float32)  # how near it is to the nearest face (1 near the hull, 0 at reach)
-    found = False
+    lab = None  # OpenCV's 8-bit Lab of the frame: a*, b* + 128, in their own units
     for c in range(1, n):
         x, y, bw, bh, area = (int(v) for v in stats[c])
         r = max(1, round(CORE_ERODE * np.sqrt(area)))
         hull = (labels[y : y + bh, x : x + bw] == c).astype(np.uint8)
         core = cv2.erode(hull, np.ones((2 * r + 1, 2 * r + 1), np.uint8), borderValue=0) > 0
         core &= prob[y : y + bh, x : x + bw] >= SKIN_LEVEL
-        if np.count_nonzero(core) < MIN_CORE_PIXELS:
+        sample = np.flatnonzero(core)
+        if len(sample) < MIN_CORE_PIXELS:
             continue
-        found = True
-        mu, inv = _fit(_chroma(frame[y : y + bh, x : x + bw][core]))
+        if lab is None:
+            lab = cv2.cvtColor(frame, cv2.COLOR_BGR2Lab)
+        sample = sample[:: max(1, len(sample) // MAX_SAMPLES)]
+        mu, inv = _fit(lab[y : y + bh, x : x + bw, 1:3].reshape(-1, 2)[sample].astype(np.float64))
         span = reach * max(bw, bh)
         pad = int(np.ceil(span))
         y0, y1, x0, x1 = max(0, y - pad), min(h, y + bh + pad), max(0, x - pad), min(w, x + bw + pad)
@@ -98,12 +96,11 @@ def face_colour_weights(frame: np.ndarray, prob: np.ndarray, face: np.ndarray, n
         outside[y - y0 : y - y0 + bh, x - x0 : x - x0 + bw][hull > 0] = 0
         dist = cv2.distanceTransform(outside, cv2.DIST_L2, 3)
         near_face = np.clip((span - dist) / np.float32(FADE * span), 0.0, 1.0)
-        weigh = (near_face > 0) & (prob[y0:y1, x0:x1] >= MIN_PROB)
-        match = np.zeros_like(near_face)
-        match[weigh] = _match(_chroma(frame[y0:y1, x0:x1][weigh]), mu, inv, near, far)
+        box = lab[y0:y1, x0:x1]
+        match = _match_table(mu, inv, near, far)[box[..., 1], box[..., 2]]
         np.maximum(keep[y0:y1, x0:x1], match, out=keep[y0:y1, x0:x1])
         np.maximum(strength[y0:y1, x0:x1], near_face, out=strength[y0:y1, x0:x1])
-    if not found:
+    if lab is None:
         return None
     weights = 1.0 - strength * (1.0 - keep)
     weights[(face > 0) | (prob < MIN_PROB)] = 1.0  # inside a face, and where the net sees no skin, nothing changes

@@ -45,6 +45,9 @@ def test_hair_near_the_face_goes_while_its_skin_and_everything_out_of_reach_stay
     assert w[135:158, 90:110].mean() > 0.95  # the neck has the face's colour
     assert (w[face > 0] == 1.0).all()  # the face itself is never touched
     assert (w[20:60, 250:290] == 1.0).all() and (w[140:180, 250:290] == 1.0).all()  # out of reach
+    prob[70:100, 60:75] = 0.01  # beside the face, where the net sees next to no skin: left alone
+    assert (face_colour_weights(frame, prob, face, *RULE)[70:100, 60:75] == 1.0).all()
+    assert w[70:100, 60:75].max() < 0.05  # (at 0.05 the background there is weighed, and far from the face's colour)
 
 
 def test_the_rule_fades_out_over_the_second_half_of_its_reach():
