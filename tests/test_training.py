@@ -639,32 +639,17 @@ def test_a_hair_zone_is_stored_with_the_face_networks_and_changes_no_weight(synt
         train(ds, neg, replace(cfg, arch="softconv-ctx", hair_zone=(0.6, 0.35, 0.15, 0.2)))
 
 
-def test_cli_hair_zone_errors(run_cli, synth, tmp_path):
+@pytest.mark.parametrize("option, bad, good, message", [
+    ("--hair-zone", ["0.6", "0.35", "0.15", "5"], ["0.6", "0.35", "0.15", "0.2"], "each in 0..2"),
+    ("--fine-pass", ["0.7", "0.2", "9"], ["0.7", "0.2", "2.5"], "1 < FACTOR <= 4"),
+    ("--face-colour", ["6", "3", "2"], ["3", "6", "2"], "0 < NEAR < FAR"),
+])
+def test_cli_rule_options_refuse_bad_values_and_nets_without_a_prior(run_cli, synth, tmp_path, option, bad, good,
+                                                                      message):
     root = synth[0][0].root
-    res = run_cli("train", root, "--arch", "softconv-ms-prior", "--hair-zone", "0.6", "0.35", "0.15", "5",
-                  "-o", tmp_path / "w.safetensors")
-    assert res.code == 2 and "each in 0..2" in res.err and "Traceback" not in res.err
-    res = run_cli("train", root, "--hair-zone", "0.6", "0.35", "0.15", "0.2", "-o", tmp_path / "w.safetensors")
-    assert res.code == 2 and "needs an architecture with a person prior" in res.err
-    assert not (tmp_path / "w.safetensors").exists()
-
-
-def test_cli_fine_pass_errors(run_cli, synth, tmp_path):
-    root = synth[0][0].root
-    res = run_cli("train", root, "--arch", "softconv-ms-prior", "--fine-pass", "0.7", "0.2", "9",
-                  "-o", tmp_path / "w.safetensors")
-    assert res.code == 2 and "1 < FACTOR <= 4" in res.err and "Traceback" not in res.err
-    res = run_cli("train", root, "--fine-pass", "0.7", "0.2", "2.5", "-o", tmp_path / "w.safetensors")
-    assert res.code == 2 and "needs an architecture with a person prior" in res.err
-    assert not (tmp_path / "w.safetensors").exists()
-
-
-def test_cli_face_colour_errors(run_cli, synth, tmp_path):
-    root = synth[0][0].root
-    res = run_cli("train", root, "--arch", "softconv-ms-prior", "--face-colour", "6", "3", "2",
-                  "-o", tmp_path / "w.safetensors")
-    assert res.code == 2 and "0 < NEAR < FAR" in res.err and "Traceback" not in res.err
-    res = run_cli("train", root, "--face-colour", "3", "6", "2", "-o", tmp_path / "w.safetensors")
+    res = run_cli("train", root, "--arch", "softconv-ms-prior", option, *bad, "-o", tmp_path / "w.safetensors")
+    assert res.code == 2 and message in res.err and "Traceback" not in res.err
+    res = run_cli("train", root, option, *good, "-o", tmp_path / "w.safetensors")  # the default arch: no prior
     assert res.code == 2 and "needs an architecture with a person prior" in res.err
     assert not (tmp_path / "w.safetensors").exists()
 
