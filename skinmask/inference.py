@@ -12,9 +12,9 @@ from .archs import ARCHITECTURES, receptive_radius
 from .devices import select_device
 from .engines import OnnxEngine, TorchEngine, pick
 from .errors import InputError
+from .facecolour import apply_face_colour
 from .finepass import crop_frame, crop_prior, fine_region, merge_fine, target_crop
 from .gate import apply_person_gate
-from .facecolour import apply_face_colour
 from .hairzone import apply_hair_zone
 from .prior import PersonPrior, StackedPrior, load_prior
 from .temporal import FrameStream
@@ -231,7 +231,8 @@ class SkinModel:
                 part = None if prior is None else np.ascontiguousarray(prior[:, ya:yb, xa:xb])
                 tile = self._run(np.ascontiguousarray(small[None, ya:yb, xa:xb]), prior=part, gate=False)[0]
                 out[y0:y1, x0:x1] = tile[y0 - ya : y1 - ya, x0 - xa : x1 - xa]
-        return self._rules(out[None], prior, small[None], bgr[None])[0]  # the gate weighs the whole image's skin share, not a tile's
+        # the rules on the whole image: the gate weighs its skin share, not a tile's; faces cross tiles
+        return self._rules(out[None], prior, small[None], bgr[None])[0]
 
 
 def load_model(weights: str | Path | None = None, device: str = "auto", engine: str = "auto") -> SkinModel:
