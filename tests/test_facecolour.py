@@ -11,6 +11,8 @@ from skinmask.errors import WeightsError
 from skinmask.facecolour import apply_face_colour, face_colour_weights, valid_face_colour
 from skinmask.weights import load_weights, save_weights
 
+from ._rules import rule_models
+
 RULE = (2.5, 5.0, 2.0)  # near, far, reach
 SKIN = (120, 150, 205)  # BGR: a light skin tone
 BLONDE = (110, 190, 215)  # BGR: blonde hair, as light and warm as the skin but yellower
@@ -86,15 +88,10 @@ def test_valid_values():
 
 
 def test_weights_carry_the_rule_and_both_engines_apply_it(tmp_path: Path):
-    from skinmask.inference import load_model
-
-    net, meta = load_weights("default")
-    plain_path = save_weights(tmp_path / "p.safetensors", net, replace(meta, face_colour=None))
-    rule_path = save_weights(tmp_path / "c.safetensors", net, replace(meta, face_colour=RULE))
-    assert load_weights(rule_path)[1].face_colour == RULE and load_weights(plain_path)[1].face_colour is None
+    meta = load_weights("default")[1]
+    plain, fast, ref, rule_path = rule_models(tmp_path, replace(meta, face_colour=None), replace(meta, face_colour=RULE))
+    assert load_weights(rule_path)[1].face_colour == RULE and plain.meta.face_colour is None
     img = cv2.imread(str(Path(__file__).resolve().parent.parent / "samples" / "astronaut.jpg"))
-    plain = load_model(plain_path, "cpu", "onnxruntime")
-    fast, ref = load_model(rule_path, "cpu", "onnxruntime"), load_model(rule_path, "cpu", "torch")
     p, a, b = (m.working_probability_image(img) for m in (plain, fast, ref))
     assert np.abs(a - b).max() < 1e-5
     small = fast._to_working(img[None])

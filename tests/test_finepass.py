@@ -11,6 +11,7 @@ from skinmask.errors import WeightsError
 from skinmask.finepass import MAX_FINE_PIXELS, Target, crop_prior, fine_region, merge_fine, target_crop
 from skinmask.weights import load_weights, save_weights
 
+from ._rules import rule_models
 from .conftest import SAMPLE_IMAGE
 
 RULE = (0.7, 0.2, 2.5)
@@ -121,14 +122,11 @@ def _room() -> np.ndarray:
 def test_weights_carry_the_fine_pass_and_every_path_applies_it(tmp_path: Path):
     """In a room of small people the fine pass changes the map inside them and drops the rest, alike in both
     engines, in stills and in the first frame of a video stream; a frame of one large person is unchanged."""
-    from skinmask.inference import load_model
     from skinmask.temporal import FrameStream
 
-    net, meta = load_weights("default")
-    path = save_weights(tmp_path / "f.safetensors", net, replace(meta, fine_pass=RULE))
+    meta = load_weights("default")[1]
+    plain, fast, ref, path = rule_models(tmp_path, replace(meta, fine_pass=None), replace(meta, fine_pass=RULE))
     assert load_weights(path)[1].fine_pass == RULE
-    plain = load_model(save_weights(tmp_path / "p.safetensors", net, replace(meta, fine_pass=None)), "cpu", "onnxruntime")
-    fast, ref = load_model(path, "cpu", "onnxruntime"), load_model(path, "cpu", "torch")
     room = _room()
     small = plain._to_working(room[None])
     prior = plain.priors(small)[0]
@@ -165,9 +163,7 @@ def test_people_too_small_for_the_segmenter_are_worked_on_again_and_the_rest_kep
     from skinmask.inference import load_model
 
     net, meta = load_weights("default")
-    plain = load_model(save_weights(tmp_path / "p.safetensors", net, replace(meta, fine_pass=None)), "cpu", "onnxruntime")
-    path = save_weights(tmp_path / "f.safetensors", net, replace(meta, fine_pass=RULE))
-    fast, ref = load_model(path, "cpu", "onnxruntime"), load_model(path, "cpu", "torch")
+    plain, fast, ref, _ = rule_models(tmp_path, replace(meta, fine_pass=None), replace(meta, fine_pass=RULE), net)
     tile = cv2.resize(cv2.imread(str(SAMPLE_IMAGE)), (64, 64), interpolation=cv2.INTER_AREA)
     frame = np.full((480, 640, 3), 90, np.uint8)
     for y, x in [(60, 60), (60, 400), (300, 200), (300, 500)]:

@@ -11,6 +11,8 @@ from skinmask.errors import WeightsError
 from skinmask.hairzone import apply_hair_zone, hair_zone
 from skinmask.weights import load_weights, save_weights
 
+from ._rules import rule_models
+
 ZONE = (0.6, 0.35, 0.15, 0.2)  # the default's: above, side, below, forehead
 
 
@@ -54,18 +56,14 @@ def test_apply_zeroes_only_the_zone_of_frames_with_faces():
 
 
 def test_weights_carry_the_zone_and_both_engines_apply_it_after_the_gate(tmp_path: Path):
-    from skinmask.inference import load_model
     from skinmask.prior import face_prior_specs
 
-    net, meta = load_weights("default")
+    meta = load_weights("default")[1]
     gated = replace(meta, person_gate=(0.05, 0.15, 0.2), face_prior=face_prior_specs(), hair_zone=None,
                     face_colour=None)
-    plain_path = save_weights(tmp_path / "g.safetensors", net, gated)
-    zoned_path = save_weights(tmp_path / "h.safetensors", net, replace(gated, hair_zone=ZONE))
-    assert load_weights(zoned_path)[1].hair_zone == ZONE and load_weights(plain_path)[1].hair_zone is None
+    plain, fast, ref, zoned_path = rule_models(tmp_path, gated, replace(gated, hair_zone=ZONE))
+    assert load_weights(zoned_path)[1].hair_zone == ZONE and plain.meta.hair_zone is None
     img = cv2.imread(str(Path(__file__).resolve().parent.parent / "samples" / "astronaut.jpg"))
-    plain = load_model(plain_path, "cpu", "onnxruntime")
-    fast, ref = load_model(zoned_path, "cpu", "onnxruntime"), load_model(zoned_path, "cpu", "torch")
     p, a, b = (m.working_probability_image(img) for m in (plain, fast, ref))
     assert np.abs(a - b).max() < 1e-5
     maps = fast.priors(fast._to_working(img[None]))[0]
