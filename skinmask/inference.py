@@ -12,7 +12,7 @@ from .archs import ARCHITECTURES, receptive_radius
 from .devices import select_device
 from .engines import OnnxEngine, TorchEngine, pick
 from .errors import InputError
-from .facecolour import apply_face_colour
+from .facecolour import GeometryCache, apply_face_colour
 from .finepass import crop_frame, crop_prior, fine_region, merge_fine, target_crop
 from .gate import apply_person_gate
 from .hairzone import apply_hair_zone
@@ -66,6 +66,7 @@ class SkinModel:
     max_working_pixels: int | None = MAX_WORKING_PIXELS  # see MAX_WORKING_PIXELS
     min_working_pixels: int | None = MIN_WORKING_PIXELS  # see MIN_WORKING_PIXELS
     prior: PersonPrior | StackedPrior | None = field(default=None, repr=False, compare=False)  # meta.prior (+ face)
+    face_geometry: GeometryCache = field(default_factory=GeometryCache, repr=False, compare=False)  # face colour's
 
     def __post_init__(self) -> None:
         if self.prior is None and self.meta.prior is not None:
@@ -175,7 +176,7 @@ class SkinModel:
         if self.meta.hair_zone is not None and prior.ndim == 4:
             probs = apply_hair_zone(probs, prior[..., 1], self.meta.hair_zone)
         if self.meta.face_colour is not None and prior.ndim == 4:
-            probs = apply_face_colour(probs, frames, prior[..., 1], self.meta.face_colour)
+            probs = apply_face_colour(probs, frames, prior[..., 1], self.meta.face_colour, self.face_geometry)
         return probs
 
     def probabilities_and_activations(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

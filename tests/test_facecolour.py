@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from skinmask.errors import WeightsError
-from skinmask.facecolour import apply_face_colour, face_colour_weights, valid_face_colour
+from skinmask.facecolour import GeometryCache, apply_face_colour, face_colour_weights, face_geometry, valid_face_colour
 from skinmask.weights import load_weights, save_weights
 
 from ._rules import rule_models
@@ -78,6 +78,37 @@ def test_apply_scales_only_frames_with_a_face_and_leaves_the_input_alone():
     assert np.array_equal(probs[0], prob)  # not changed in place
     none = probs[1:]
     assert apply_face_colour(none, frame[None], faces[1:], RULE) is none  # no face: no copy
+
+
+def test_a_face_with_no_colour_model_does_not_reach_out_beside_one_that_has():
+    frame, prob, face = _scene()
+    doubted = np.zeros_like(face)
+    cv2.ellipse(doubted, (230, 100), (20, 30), 0, 0, 360, 255, -1)  # a second face, right, that the net doubts
+    prob[doubted > 0] = 0.3
+    frame[100:110, 175:200] = BLONDE  # blonde between the faces: 55-80 px from the first hull, 5-30 from the second
+    prob[100:110, 175:200] = 0.9
+    w = face_colour_weights(frame, prob, np.maximum(face, doubted), *RULE)
+    alone = face_colour_weights(frame, prob, face, *RULE)
+    assert np.array_equal(w[doubted == 0], alone[doubted == 0])  # the doubted face adds no strength
+    assert (w[doubted > 0] == 1.0).all()  # ...and, a face, is not touched
+    # what reaches there is the first face's rule, fading (75 px from its hull: strength 0.75), not full strength
+    assert 0.1 < w[105, 195] < 0.4 and w[105, 176] < 0.05
+
+
+def test_the_geometry_cache_gives_the_same_weights_and_follows_a_changed_face_map():
+    frame, prob, face = _scene()
+    cache = GeometryCache()
+    first = cache.get(face, RULE[2])
+    assert cache.get(face.copy(), RULE[2]) is first  # an equal map: the same geometry, computed once
+    moved = np.roll(face, 12, axis=1)
+    assert cache.get(moved, RULE[2]) is not first  # a new map (the prior refreshed): computed again
+    assert cache.get(moved, RULE[2] / 2) is not cache.get(moved, RULE[2])  # another reach: another geometry
+    for f in (face, moved, face):
+        plain = apply_face_colour(prob[None], frame[None], f[None], RULE)
+        cached = apply_face_colour(prob[None], frame[None], f[None], RULE, cache)
+        assert np.array_equal(plain, cached)
+        assert np.array_equal(cached[0], prob * face_colour_weights(frame, prob, f, *RULE,
+                                                                    geometry=face_geometry(f, RULE[2])))
 
 
 def test_valid_values():
