@@ -3,6 +3,7 @@
     python benchmarks/bench_predict.py                 # 300-frame videos at 480p, 720p, 1080p; RSS 300 vs 3000
     python benchmarks/bench_predict.py --quick         # 100 frames, RSS 100 vs 1000 (a smoke run)
     python benchmarks/bench_predict.py --long-size 1920x1080   # the memory check at 1080p (slower)
+    python benchmarks/bench_predict.py --weights softconv-ctx     # another shipped model or file
 
 For each video (generated H.264 at each size with ffmpeg's testsrc2 pattern, cached under
 $XDG_CACHE_HOME/skinmask/bench; plus ../shared/data/videos/evm_face.mp4 when present) it measures,
@@ -87,7 +88,7 @@ def decode_only(path: Path) -> float:
     return n / (time.perf_counter() - t)
 
 
-def naive_eager(path: Path, frames: int, out_dir: Path) -> float:
+def naive_eager(path: Path, frames: int, out_dir: Path, weights: str | None = None) -> float:
     """frames/s of the seed's loop: one frame at a time, eager torch NCHW fp32, numpy mask, FFV1 write."""
     import cv2
     import torch
@@ -96,7 +97,7 @@ def naive_eager(path: Path, frames: int, out_dir: Path) -> float:
     from skinmask.media import VideoReader
     from skinmask.weights import load_weights
 
-    net, meta = load_weights(None)
+    net, meta = load_weights(weights)
     prior = None
     if meta.prior is not None:  # a prior net: the person segmenter on every frame too, as a naive loop would
         from skinmask.prior import PersonPrior
@@ -156,7 +157,7 @@ def run_predict(path: Path, out_dir: Path, extra: list[str] | None = None) -> di
     return {"wall": res["wall"], "cpu": res["cpu"], "rss_mb": res["maxrss_kb"] / 1024, "record": record}
 
 
-def agreement(path: Path, frames: int = 8) -> float:
+def agreement(path: Path, weights: str | None = None, frames: int = 8) -> float:
     """Max |mask(onnxruntime) - mask(torch)| over the first frames, in mask units (1 = 1/255)."""
     from skinmask.inference import load_model
     from skinmask.maps import to_mask
@@ -170,8 +171,8 @@ def agreement(path: Path, frames: int = 8) -> float:
             break
     reader.close()
     stack = np.stack(batch)
-    fast = to_mask(load_model(None, "cpu", "onnxruntime").probabilities(stack)).astype(int)
-    ref = to_mask(load_model(None, "cpu", "torch").probabilities(stack)).astype(int)
+    fast = to_mask(load_model(weights, "cpu", "onnxruntime").probabilities(stack)).astype(int)
+    ref = to_mask(load_model(weights, "cpu", "torch").probabilities(stack)).astype(int)
     return float(np.abs(fast - ref).max())
 
 
@@ -217,11 +218,14 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=1, help="predict runs per video (the best is reported)")
     ap.add_argument("--quick", action="store_true", help="100 frames, long video 1000 frames")
     ap.add_argument("--no-evm", action="store_true", help="skip ../shared/data/videos/evm_face.mp4")
+    ap.add_argument("--weights", default=None, help="weights file or shipped model name (default: the shipped default)")
     args = ap.parse_args()
+    extra = [] if args.weights is None else ["--weights", str(args.weights)]
     if args.quick:
         args.frames, args.long_frames, args.naive_frames = 100, 1000, 6
 
     print(f"machine: {machine()}")
+    print(f"weights: {args.weights or 'the shipped default'}")
     print(f"load average at start: {load()}")
     print("(predict = the whole `skinmask predict VIDEO -o DIR` process; pipeline = the same minus start-up, "
           "from its JSON record; CPU ms/frame = the process's user+sys time per frame, start-up included; "
@@ -240,13 +244,13 @@ def main() -> None:
         for name, path in videos:
             w, h, n = video_info(path)
             dec = decode_only(path)
-            naive = naive_eager(path, args.naive_frames, tmpd)
-            runs = [run_predict(path, tmpd / "out") for _ in range(max(1, args.repeat))]
+            naive = naive_eager(path, args.naive_frames, tmpd, args.weights)
+            runs = [run_predict(path, tmpd / "out", extra) for _ in range(max(1, args.repeat))]
             best = min(runs, key=lambda r: r["wall"])
             frames = best["record"]["frames"]
             fps = frames / best["wall"]
             pipe = frames / best["record"]["seconds"]
-            agree = agreement(path)
+            agree = agreement(path, args.weights)
             cpu_ms = 1000 * best["cpu"] / frames  # start-up included
             rows.append(f"| {name} ({w}x{h}) | {frames} | {dec:.0f} | {naive:.1f} | {fps:.1f} | {pipe:.1f} | "
                         f"{fps / naive:.1f}x | {fps / dec:.2f} | {cpu_ms:.0f} | {1000 * cores / cpu_ms:.0f} | "
@@ -254,8 +258,8 @@ def main() -> None:
             print(rows[-1], flush=True)
 
         lw, lh = (int(v) for v in args.long_size.lower().split("x"))
-        short = run_predict(make_video(lw, lh, args.frames), tmpd / "short")
-        long_ = run_predict(make_video(lw, lh, args.long_frames), tmpd / "long")
+        short = run_predict(make_video(lw, lh, args.frames), tmpd / "short", extra)
+        long_ = run_predict(make_video(lw, lh, args.long_frames), tmpd / "long", extra)
         helps = help_time()
 
     print("\n" + "\n".join(rows))
