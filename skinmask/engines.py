@@ -305,7 +305,7 @@ def build_onnx(state: Mapping[str, np.ndarray], arch: str, spec: InputSpec, acti
                 nodes.append(helper.make_node("Add", [c, g], ["ctx_share"]))
                 nodes.append(helper.make_node("Relu", ["ctx_share"], ["ctx_share_relu"]))
                 c = "ctx_share_relu"
-        if part == "context":  # low resolution: the engine upsamples it (OpenCV: ~5x faster than Resize here)
+        if part == "context":  # low resolution: the engine upsamples it (OpenCV: ~4x less CPU than Resize here)
             nodes.append(helper.make_node("Identity", [c], [CONTEXT_NAME]))
         else:
             nodes.append(helper.make_node("Shape", [c], ["ctx_shape"]))
