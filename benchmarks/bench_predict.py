@@ -221,6 +221,14 @@ def main() -> None:
     ap.add_argument("--weights", default=None, help="weights file or shipped model name (default: the shipped default)")
     args = ap.parse_args()
     extra = [] if args.weights is None else ["--weights", str(args.weights)]
+    if args.weights is not None:  # refuse a bad file before generating videos
+        from skinmask.errors import SkinmaskError
+        from skinmask.weights import read_weights
+
+        try:
+            read_weights(args.weights)
+        except SkinmaskError as exc:
+            raise SystemExit(f"error: {exc}") from None
     if args.quick:
         args.frames, args.long_frames, args.naive_frames = 100, 1000, 6
 
